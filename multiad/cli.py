@@ -1,0 +1,179 @@
+"""``multiad`` command line: train, evaluate, predict, make-synthetic, check-data, run."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from multiad.config import DATA_KINDS, RunConfig, RunConfigMismatch
+from multiad.weights import TeacherWeightsError
+
+EPILOG = """examples:
+  multiad run --data synthetic --category texture --out runs/demo --set train.epochs=5
+  multiad train --data mvtec --root /data/mvtec --category bottle --out runs/bottle
+  multiad evaluate runs/bottle
+  multiad predict runs/bottle my_images/ --out predictions/
+  multiad check-data --data brain --root /data/BMAD/Brain_AD
+"""
+
+
+def _config_from_args(args: argparse.Namespace) -> RunConfig:
+    cfg = RunConfig.load(args.config) if args.config else RunConfig()
+    overrides = list(args.set or [])
+    for flag, key in (("data", "data.kind"), ("root", "data.root"),
+                      ("category", "data.category"), ("image_size", "data.image_size"),
+                      ("epochs", "train.epochs"), ("seed", "train.seed"),
+                      ("device", "train.device"), ("teacher_weights", "model.teacher_weights")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    return cfg.with_overrides(overrides).validate()
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML/JSON config file (see multiad.config.RunConfig)")
+    p.add_argument("--data", choices=DATA_KINDS, help="dataset kind")
+    p.add_argument("--root", help="dataset folder (for synthetic: where it is generated)")
+    p.add_argument("--category", help="MVTec category, or synthetic 'texture' / 'medical'")
+    p.add_argument("--image-size", type=int)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 …")
+    p.add_argument("--teacher-weights",
+                   help="imagenet (default), a path to wide_resnet50_2-95faca4d.pth, or random "
+                        "(tests/demo only; recorded in every result)")
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                   help="override any config key, e.g. --set model.se=false (repeatable)")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--fresh", action="store_true",
+                   help="discard an existing run in --out instead of resuming it")
+
+
+def _summary(result: dict) -> str:
+    m = result["metrics"]
+    keys = ("image_auroc", "pixel_auroc", "aupro", "image_f1_max")
+    parts = [f"{k}={m[k]:.4f}" for k in keys if isinstance(m.get(k), float)]
+    teacher = result["teacher"]["kind"]
+    return f"{result['data']['name']}: " + "  ".join(parts) + f"  (teacher: {teacher})"
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from multiad.train import train
+
+    cfg = _config_from_args(args)
+    if args.fresh and Path(args.out).exists():
+        shutil.rmtree(args.out)
+    path = train(cfg, args.out, progress=not args.quiet)
+    print(f"trained model: {path}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from multiad.evaluate import evaluate
+
+    result = evaluate(args.run, device=args.device, progress=not args.quiet,
+                      max_overlays=args.max_overlays)
+    print(_summary(result))
+    print(f"metrics: {Path(args.run) / 'metrics.json'}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cmd_train(args)
+    args.run, args.max_overlays = args.out, 32
+    args.device = args.device or "auto"
+    return cmd_evaluate(args)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from multiad.predict import predict_folder
+
+    rows = predict_folder(args.run, args.images, args.out, device=args.device,
+                          progress=not args.quiet)
+    flagged = sum(r["above_train_max"] for r in rows)
+    print(f"scored {len(rows)} images ({flagged} above the training maximum); "
+          f"{Path(args.out) / 'scores.csv'}")
+    return 0
+
+
+def cmd_make_synthetic(args: argparse.Namespace) -> int:
+    from multiad.data.synthetic import make_synthetic
+
+    path = make_synthetic(args.category, Path(args.root), seed=args.seed, size=args.size)
+    print(f"wrote synthetic '{args.category}' dataset to {path}")
+    return 0
+
+
+def cmd_check_data(args: argparse.Namespace) -> int:
+    from multiad.data.check import check_dataset, format_report
+
+    report = check_dataset(args.data, args.root, args.category,
+                           check_image_sizes=args.sizes)
+    print(format_report(report))
+    return 0 if report.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="multiad", description=__doc__, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a model (Algorithm 1) into a run folder")
+    _add_train_args(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("run", help="train, then evaluate")
+    _add_train_args(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("evaluate", help="metrics JSON + anomaly maps for a trained run")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--max-overlays", type=int, default=32)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="score a folder of your own images with a trained run")
+    p.add_argument("run", help="run folder")
+    p.add_argument("images", help="folder of images (searched recursively)")
+    p.add_argument("--out", required=True, help="where overlays and scores.csv go")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("make-synthetic", help="write an embedded synthetic dataset to disk")
+    p.add_argument("category", choices=("texture", "medical"))
+    p.add_argument("--root", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=int, default=256)
+    p.set_defaults(func=cmd_make_synthetic)
+
+    p = sub.add_parser("check-data", help="validate a dataset folder; counts vs. expected")
+    p.add_argument("--data", required=True, choices=DATA_KINDS)
+    p.add_argument("--root", required=True)
+    p.add_argument("--category")
+    p.add_argument("--sizes", action="store_true",
+                   help="also open every image/mask pair and compare sizes (slow)")
+    p.set_defaults(func=cmd_check_data)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("\ninterrupted: the last checkpoint is kept; run the same command to resume",
+              file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, TeacherWeightsError, RunConfigMismatch) as exc:
+        if args.debug:
+            raise
+        print(f"multiad {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""The Multi-AD inference model: frozen teacher T + student S + calibrated MFF Ψ.
+
+The discriminator is a training-time module only (METHOD_SPEC §5) and lives in
+``multiad.train``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from multiad.anomaly_map import fuse_maps, image_score, layer_maps
+from multiad.config import ModelConfig
+from multiad.gaussian import gaussian_blur
+from multiad.mff import MultiScaleFusion
+from multiad.models import FrozenTeacher, SEDilatedWideResNet
+
+
+@dataclass
+class AnomalyOutput:
+    """What the model says about a batch."""
+
+    layer_maps: list[torch.Tensor]  # M^(1..4), N×1×h_n×w_n, raw cosine dissimilarity (Eq. 13)
+    fused: torch.Tensor  # N×H×W, Eq. 14
+    smoothed: torch.Tensor  # N×H×W, G_θ(M_fused)
+    score: torch.Tensor  # N, Eq. 15
+
+
+def build_student(cfg: ModelConfig) -> SEDilatedWideResNet:
+    return SEDilatedWideResNet(se=cfg.se, dilation_rates=tuple(cfg.dilation_rates),
+                               fusion=cfg.fusion, se_reduction=cfg.se_reduction)
+
+
+class MultiADModel(nn.Module):
+    """T, S and Ψ together; ``forward`` returns the feature pairs, ``predict`` the maps."""
+
+    def __init__(self, cfg: ModelConfig, teacher: FrozenTeacher | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.teacher = teacher if teacher is not None else FrozenTeacher(cfg.teacher_weights)
+        self.student = build_student(cfg)
+        self.mff = MultiScaleFusion(4, relu=cfg.mff_relu) if cfg.mff else None
+
+    def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        return self.teacher(x), self.student(x)
+
+    @torch.no_grad()
+    def maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The raw layer maps M^(n) for a batch (student in whatever mode it is in)."""
+        t, s = self(x)
+        return layer_maps(t, s)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> AnomalyOutput:
+        """Eqs. 13–15 for a normalised N×3×H×W batch. Call ``eval()`` first."""
+        m = self.maps(x)
+        fused = fuse_maps(m, tuple(x.shape[-2:]), self.mff, self.cfg.map_fusion)
+        smoothed = gaussian_blur(fused.float(), self.cfg.sigma)
+        return AnomalyOutput(layer_maps=m, fused=fused, smoothed=smoothed,
+                             score=image_score(smoothed))

@@ -1,0 +1,330 @@
+"""Training, Algorithm 1: per batch a D step (S frozen), then an S step (D frozen).
+
+Adam (lr 1e-3) for S and D, batch 16, ``epochs`` epochs over the normal training images;
+T is never updated. After the last epoch Ψ (MFF) is calibrated on the training maps.
+
+A run lives in one folder: ``config.yaml``, ``checkpoint.pt`` (written atomically every
+``checkpoint_every`` epochs, with optimiser and RNG states), ``losses.csv``, and at the end
+``model.pt`` and ``train.json``. Re-running the same command resumes from the checkpoint
+and gives the same weights as an uninterrupted run (same device, deterministic mode).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from multiad.anomaly_map import fuse_maps, image_score
+from multiad.atomic import atomic_write, write_json
+from multiad.config import RunConfig, RunConfigMismatch
+from multiad.data import load_dataset, normalize, preload
+from multiad.gaussian import gaussian_blur
+from multiad.losses import (
+    adversarial_loss,
+    discriminator_loss,
+    distillation_loss,
+    l2_normalize,
+    student_loss,
+)
+from multiad.mff import MapMoments
+from multiad.models import FeatureDiscriminator
+from multiad.provenance import provenance, select_device
+from multiad.torch_model import MultiADModel
+
+STAGE_CHANNELS = (256, 512, 1024, 2048)
+STAGE_STRIDES = (4, 8, 16, 32)
+LOSS_KEYS = ("L_G", "L_adv", "L_D", "L_S")
+
+
+@dataclass
+class Trainer:
+    """Everything Algorithm 1 updates, plus how it runs."""
+
+    cfg: RunConfig
+    model: MultiADModel
+    discriminators: nn.ModuleDict
+    opt_s: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer | None
+    device: torch.device
+
+    @classmethod
+    def build(cls, cfg: RunConfig, device: torch.device) -> Trainer:
+        torch.manual_seed(cfg.train.seed)  # student and D initialisation
+        model = MultiADModel(cfg.model)
+        size = cfg.data.image_size
+        discs = nn.ModuleDict()
+        if cfg.model.discriminator:
+            for s in cfg.model.d_stages:
+                side = max(1, size // STAGE_STRIDES[s - 1])
+                discs[str(s)] = FeatureDiscriminator(STAGE_CHANNELS[s - 1], (side, side),
+                                                     dropout=cfg.model.d_dropout)
+        model.to(device)
+        discs.to(device)
+        if device.type == "cuda" and cfg.train.channels_last:
+            model.to(memory_format=torch.channels_last)
+            discs.to(memory_format=torch.channels_last)
+        betas = tuple(cfg.train.betas)
+        opt_s = torch.optim.Adam(model.student.parameters(), lr=cfg.train.lr, betas=betas)
+        opt_d = (torch.optim.Adam(discs.parameters(), lr=cfg.train.lr, betas=betas)
+                 if len(discs) else None)
+        return cls(cfg, model, discs, opt_s, opt_d, device)
+
+    def autocast(self) -> torch.autocast:
+        on = self.cfg.train.amp and self.device.type == "cuda"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=on)
+
+    def step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One batch of Algorithm 1. Returns detached losses (no host sync)."""
+        lam = self.cfg.model.lambda_adv
+        self.model.student.train()
+        with self.autocast():
+            t_feats = self.model.teacher(x)
+            s_feats = self.model.student(x)
+        out: dict[str, torch.Tensor] = {}
+        l_adv = None
+        if self.opt_d is not None:
+            # D step (Eq. 10): S's features are detached, so S is not updated.
+            self.discriminators.train()
+            self.discriminators.requires_grad_(True)
+            self.opt_d.zero_grad(set_to_none=True)
+            l_d = x.new_zeros((), dtype=torch.float32)
+            for key, disc in self.discriminators.items():
+                n = int(key) - 1
+                with self.autocast():
+                    real = disc(l2_normalize(t_feats[n]))
+                    fake = disc(l2_normalize(s_feats[n].detach()))
+                l_d = l_d + discriminator_loss(real, fake)
+            l_d.backward()
+            self.opt_d.step()
+            out["L_D"] = l_d.detach()
+            # S step (Eqs. 11–12): D is frozen, its gradients are not needed.
+            self.discriminators.requires_grad_(False)
+            l_adv = x.new_zeros((), dtype=torch.float32)
+            for key, disc in self.discriminators.items():
+                with self.autocast():
+                    fake = disc(l2_normalize(s_feats[int(key) - 1]))
+                l_adv = l_adv + adversarial_loss(fake)
+            out["L_adv"] = l_adv.detach()
+        l_g = distillation_loss(t_feats, s_feats)
+        l_s = student_loss(l_g, l_adv, lam)
+        self.opt_s.zero_grad(set_to_none=True)
+        l_s.backward()
+        self.opt_s.step()
+        out["L_G"] = l_g.detach()
+        out["L_S"] = l_s.detach()
+        return out
+
+    def prepare(self, images_u8: torch.Tensor) -> torch.Tensor:
+        x = normalize(images_u8.to(self.device, non_blocking=True))
+        if self.device.type == "cuda" and self.cfg.train.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    # --- checkpoints -------------------------------------------------------------------
+    def state(self, epoch: int, losses: list[dict[str, float]]) -> dict[str, Any]:
+        rng = {"python": random.getstate(), "numpy": np.random.get_state(),
+               "torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {"epoch": epoch, "config": self.cfg.to_dict(),
+                "student": self.model.student.state_dict(),
+                "discriminators": self.discriminators.state_dict(),
+                "opt_s": self.opt_s.state_dict(),
+                "opt_d": self.opt_d.state_dict() if self.opt_d else None,
+                "rng": rng, "losses": losses}
+
+    def load_state(self, state: dict[str, Any]) -> tuple[int, list[dict[str, float]]]:
+        self.model.student.load_state_dict(state["student"])
+        self.discriminators.load_state_dict(state["discriminators"])
+        self.opt_s.load_state_dict(state["opt_s"])
+        if self.opt_d is not None:
+            self.opt_d.load_state_dict(state["opt_d"])
+        rng = state["rng"]
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy"])
+        torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        return int(state["epoch"]), list(state["losses"])
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled sample order of one epoch: a function of (seed, epoch) alone."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+def save_torch(path: Path, obj: Any) -> None:
+    """torch.save, atomically."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write(path, lambda fh: fh.write(buf.getbuffer()), binary=True)
+
+
+def _comparable(d: dict[str, Any]) -> dict[str, Any]:
+    """Config minus the keys a resumed run may change (epochs, device, batch size of eval)."""
+    out = {k: dict(v) for k, v in d.items()}
+    for key in ("epochs", "device", "eval_batch_size"):
+        out["train"].pop(key, None)
+    out["data"].pop("cache_dir", None)
+    return out
+
+
+def _check_run_dir(cfg: RunConfig, run_dir: Path) -> None:
+    existing = run_dir / "config.yaml"
+    if existing.exists():
+        old = RunConfig.load(existing)
+        if _comparable(old.to_dict()) != _comparable(cfg.to_dict()):
+            raise RunConfigMismatch(
+                f"{existing}: this run folder holds a run with a different configuration. "
+                "Use another output folder, or --fresh to discard the old run.")
+
+
+def set_determinism(cfg: RunConfig) -> None:
+    random.seed(cfg.train.seed)
+    np.random.seed(cfg.train.seed)
+    torch.manual_seed(cfg.train.seed)
+    if cfg.train.deterministic:
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+
+
+def _write_losses(path: Path, losses: list[dict[str, float]]) -> None:
+    def write(fh: Any) -> None:
+        w = csv.DictWriter(fh, fieldnames=["epoch", *LOSS_KEYS, "seconds"], extrasaction="ignore")
+        w.writeheader()
+        w.writerows(losses)
+    atomic_write(path, write)
+
+
+@torch.no_grad()
+def calibrate(trainer: Trainer, images_u8: torch.Tensor, progress: bool = True
+              ) -> dict[str, Any]:
+    """Fit Ψ's BN statistics to the normal training maps (METHOD_SPEC §7) and record the
+    training images' own scores (a reference for ``predict``)."""
+    model = trainer.model
+    model.eval()
+    bs = trainer.cfg.train.eval_batch_size
+    moments = MapMoments(4)
+    batches = range(0, len(images_u8), bs)
+    for i in tqdm(batches, desc="calibrating MFF", disable=not progress, leave=False):
+        with trainer.autocast():
+            maps = model.maps(trainer.prepare(images_u8[i:i + bs]))
+        moments.update([m.float() for m in maps])
+    stats = moments.result()
+    if model.mff is not None:
+        model.mff.calibrate(stats)
+    scores = []
+    size = (images_u8.shape[-2], images_u8.shape[-1])
+    for i in batches:
+        with trainer.autocast():
+            maps = model.maps(trainer.prepare(images_u8[i:i + bs]))
+        fused = fuse_maps([m.float() for m in maps], size, model.mff, trainer.cfg.model.map_fusion)
+        scores.append(image_score(gaussian_blur(fused, trainer.cfg.model.sigma)).cpu())
+    s = torch.cat(scores).double().numpy()
+    return {"map_stats": [{"mean": m, "var": v} for m, v in stats],
+            "train_scores": {"max": float(s.max()), "p99": float(np.quantile(s, 0.99)),
+                             "mean": float(s.mean())}}
+
+
+def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = True, progress: bool = True,
+          on_epoch_end: Callable[[int], None] | None = None) -> Path:
+    """Run Algorithm 1 into ``run_dir``; return the path of the final ``model.pt``."""
+    cfg.validate()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _check_run_dir(cfg, run_dir)
+    ckpt_path, model_path = run_dir / "checkpoint.pt", run_dir / "model.pt"
+    atomic_write(run_dir / "config.yaml", lambda fh: fh.write(cfg.to_yaml()))
+    device = select_device(cfg.train.device)
+    set_determinism(cfg)
+    t_start = time.time()
+
+    data = load_dataset(cfg.data.kind, cfg.data.root, cfg.data.category)
+    cache = cfg.data.cache_dir or str(Path(data.root) / ".multiad-cache")
+    split = preload(data.train, size=cfg.data.image_size, cache_dir=cache, progress=progress)
+    images = split.images.to(device) if device.type == "cuda" else split.images
+    n = len(images)
+
+    trainer = Trainer.build(cfg, device)
+    start, losses = 0, []
+    if resume and ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        start, losses = trainer.load_state(state)
+        losses = [row for row in losses if row["epoch"] <= start]
+        if progress:
+            print(f"resuming {run_dir} after epoch {start}/{cfg.train.epochs}")
+    if model_path.exists() and resume and start >= cfg.train.epochs:
+        if progress:
+            print(f"{model_path} is complete ({start} epochs); nothing to do")
+        return model_path
+
+    bs = cfg.train.batch_size
+    every = max(1, cfg.train.checkpoint_every)
+    bar = tqdm(range(start, cfg.train.epochs), desc=f"train {data.name}", unit="epoch",
+               disable=not progress, initial=start, total=cfg.train.epochs)
+    for epoch in bar:
+        t0 = time.time()
+        sums = {k: torch.zeros((), device=device) for k in LOSS_KEYS}
+        order = epoch_order(n, cfg.train.seed, epoch)
+        steps = 0
+        for i in range(0, n, bs):
+            idx = order[i:i + bs]
+            out = trainer.step(trainer.prepare(images[idx.to(images.device)]))
+            for k, v in out.items():
+                sums[k] += v
+            steps += 1
+        row = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 3),
+               **{k: float(v) / steps for k, v in sums.items()}}
+        if trainer.opt_d is None:
+            row["L_adv"] = row["L_D"] = float("nan")
+        losses.append(row)
+        bar.set_postfix({k: f"{row[k]:.4f}" for k in LOSS_KEYS if row[k] == row[k]})
+        last = epoch + 1 == cfg.train.epochs
+        if (epoch + 1) % every == 0 or last:
+            save_torch(ckpt_path, trainer.state(epoch + 1, losses))
+            _write_losses(run_dir / "losses.csv", losses)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1)
+
+    calib = calibrate(trainer, images, progress=progress)
+    wall = time.time() - t_start
+    meta = {"config": cfg.to_dict(), "teacher": trainer.model.teacher.source.describe(),
+            "data": {"name": data.name, "kind": data.kind, "root": str(data.root),
+                     "layout": data.layout, "counts": data.counts()},
+            "epochs": cfg.train.epochs, "losses": losses, **calib,
+            "provenance": provenance(device), "train_wall_s": round(wall, 2)}
+    save_torch(model_path, {"student": trainer.model.student.state_dict(),
+                            "mff": trainer.model.mff.state_dict() if trainer.model.mff else None,
+                            "meta": meta})
+    _write_losses(run_dir / "losses.csv", losses)
+    write_json(run_dir / "train.json", meta)
+    return model_path
+
+
+def load_trained(run_dir: str | Path, device: torch.device | str = "cpu"
+                 ) -> tuple[MultiADModel, RunConfig, dict[str, Any]]:
+    """Rebuild the trained T + S + Ψ of a run folder, in eval mode."""
+    path = Path(run_dir) / "model.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no trained model here. Train first: multiad train "
+                                f"--out {run_dir} ...")
+    blob = torch.load(path, map_location="cpu", weights_only=False)
+    meta = blob["meta"]
+    cfg = RunConfig.from_dict(meta["config"], source=str(path))
+    model = MultiADModel(cfg.model)
+    model.student.load_state_dict(blob["student"])
+    if model.mff is not None:
+        model.mff.load_state_dict(blob["mff"])
+    return model.to(device).eval(), cfg, meta

@@ -1,0 +1,63 @@
+"""Heatmap overlays and example grids (what a person looks at)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib import colormaps  # noqa: E402
+
+from multiad.atomic import atomic_path  # noqa: E402
+
+
+def colorize(heat: np.ndarray, vmin: float, vmax: float, cmap: str = "jet") -> np.ndarray:
+    """Map a H×W float array to H×W×3 uint8 with a colormap on [vmin, vmax]."""
+    span = max(vmax - vmin, 1e-12)
+    x = np.clip((heat.astype(np.float64) - vmin) / span, 0.0, 1.0)
+    return (colormaps[cmap](x)[..., :3] * 255).round().astype(np.uint8)
+
+
+def overlay(image: np.ndarray, heat: np.ndarray, vmin: float, vmax: float,
+            alpha: float = 0.5) -> np.ndarray:
+    """Blend a colorised heatmap over an H×W×3 uint8 image."""
+    colour = colorize(heat, vmin, vmax).astype(np.float32)
+    out = (1 - alpha) * image.astype(np.float32) + alpha * colour
+    return out.round().clip(0, 255).astype(np.uint8)
+
+
+def save_png(path: str | Path, rgb: np.ndarray) -> Path:
+    """Write an H×W×3 uint8 array as PNG, atomically."""
+    from PIL import Image
+
+    with atomic_path(path) as tmp:
+        Image.fromarray(rgb).save(tmp, format="PNG")
+    return Path(path)
+
+
+def example_grid(path: str | Path, images: Sequence[np.ndarray],
+                 masks: Sequence[np.ndarray | None], maps: Sequence[np.ndarray],
+                 titles: Sequence[str], vmin: float, vmax: float) -> Path:
+    """Rows of image | ground truth | heatmap overlay (the layout of the paper's Figs. 6–8)."""
+    rows = len(images)
+    fig, axes = plt.subplots(rows, 3, figsize=(7.5, 2.5 * rows), squeeze=False)
+    for r, (img, mask, heat, title) in enumerate(zip(images, masks, maps, titles, strict=True)):
+        axes[r, 0].imshow(img)
+        axes[r, 0].set_ylabel(title, fontsize=8)
+        axes[r, 1].imshow(np.zeros(img.shape[:2]) if mask is None else mask, cmap="gray",
+                          vmin=0, vmax=1)
+        axes[r, 2].imshow(overlay(img, heat, vmin, vmax))
+        for c, name in enumerate(("image", "ground truth", "anomaly map")):
+            axes[r, c].set_xticks([])
+            axes[r, c].set_yticks([])
+            if r == 0:
+                axes[r, c].set_title(name, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return Path(path)
