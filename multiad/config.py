@@ -35,9 +35,11 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """Architecture and anomaly-map switches (METHOD_SPEC §2–§7; Table 4 = se, discriminator, mff)."""
+    """Architecture and map switches (METHOD_SPEC §2–§7); Table 4 = se, discriminator, mff."""
 
-    teacher_weights: str = "imagenet"  # "imagenet", "random" (tests/demo only) or a file path
+    # "imagenet", a file path, "random" (tests only) or "auto" (imagenet if obtainable, else
+    # random; the embedded demo's choice). Every result records which teacher was used.
+    teacher_weights: str = "imagenet"
     se: bool = True
     se_reduction: int = 16
     dilation_rates: tuple[int, int, int, int] = (1, 2, 4, 8)

@@ -20,13 +20,24 @@ def gaussian_kernel1d(sigma: float, size: int | None = None,
     return (k / k.sum()).to(dtype)
 
 
+_KERNELS: dict[tuple[float, int, torch.dtype, torch.device], torch.Tensor] = {}
+
+
+def _device_kernel(sigma: float, size: int | None, dtype: torch.dtype,
+                   device: torch.device) -> torch.Tensor:
+    key = (sigma, size or kernel_size_for(sigma), dtype, device)
+    if key not in _KERNELS:
+        _KERNELS[key] = gaussian_kernel1d(sigma, key[1], dtype).to(device)
+    return _KERNELS[key]
+
+
 def gaussian_blur(maps: torch.Tensor, sigma: float = 4.0, size: int | None = None) -> torch.Tensor:
     """Separable Gaussian blur of N×1×H×W (or N×H×W) maps with reflect padding."""
     if sigma <= 0:
         return maps
     squeeze = maps.dim() == 3
     x = maps[:, None] if squeeze else maps
-    k = gaussian_kernel1d(sigma, size, dtype=x.dtype).to(x.device)
+    k = _device_kernel(sigma, size, x.dtype, x.device)
     pad = k.numel() // 2
     x = F.pad(x, (pad, pad, 0, 0), mode="reflect")
     x = F.conv2d(x, k.view(1, 1, 1, -1))

@@ -40,8 +40,14 @@ class MultiScaleFusion(nn.Module):
         super().__init__()
         self.refiners = nn.ModuleList([ScaleRefiner(relu) for _ in range(n_scales)])
         self.register_buffer("calibrated", torch.tensor(False))
+        self.is_calibrated = False  # host-side copy: forward must not sync (CUDA graphs)
+        self.register_load_state_dict_post_hook(MultiScaleFusion._after_load)
         self.requires_grad_(False)
         self.eval()
+
+    @staticmethod
+    def _after_load(module: nn.Module, incompatible: object) -> None:  # noqa: ARG004
+        module.is_calibrated = bool(module.calibrated)
 
     def train(self, mode: bool = True) -> MultiScaleFusion:  # noqa: ARG002 - never trained
         return super().train(False)
@@ -53,9 +59,10 @@ class MultiScaleFusion(nn.Module):
             refiner.bn.running_mean.fill_(mean)
             refiner.bn.running_var.fill_(var)
         self.calibrated.fill_(True)
+        self.is_calibrated = True
 
     def forward(self, maps: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        if not bool(self.calibrated):
+        if not self.is_calibrated:
             raise RuntimeError("MFF is not calibrated: call calibrate() with normal-map "
                                "statistics (multiad.anomaly_map.layer_map_statistics)")
         return [ref(m) for ref, m in zip(self.refiners, maps, strict=True)]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,6 +56,7 @@ class Trainer:
     opt_s: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer | None
     device: torch.device
+    graph_safe: bool = False  # autocast without its weight cache (needed for CUDA graphs)
 
     @classmethod
     def build(cls, cfg: RunConfig, device: torch.device) -> Trainer:
@@ -74,15 +74,16 @@ class Trainer:
         if device.type == "cuda" and cfg.train.channels_last:
             model.to(memory_format=torch.channels_last)
             discs.to(memory_format=torch.channels_last)
-        betas = tuple(cfg.train.betas)
-        opt_s = torch.optim.Adam(model.student.parameters(), lr=cfg.train.lr, betas=betas)
-        opt_d = (torch.optim.Adam(discs.parameters(), lr=cfg.train.lr, betas=betas)
-                 if len(discs) else None)
+        adam = {"lr": cfg.train.lr, "betas": tuple(cfg.train.betas),
+                "foreach": True if device.type == "cpu" else None}  # CUDA picks its own
+        opt_s = torch.optim.Adam(model.student.parameters(), **adam)
+        opt_d = torch.optim.Adam(discs.parameters(), **adam) if len(discs) else None
         return cls(cfg, model, discs, opt_s, opt_d, device)
 
     def autocast(self) -> torch.autocast:
         on = self.cfg.train.amp and self.device.type == "cuda"
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=on)
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=on,
+                              cache_enabled=not self.graph_safe)
 
     def step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """One batch of Algorithm 1. Returns detached losses (no host sync)."""
@@ -133,8 +134,7 @@ class Trainer:
 
     # --- checkpoints -------------------------------------------------------------------
     def state(self, epoch: int, losses: list[dict[str, float]]) -> dict[str, Any]:
-        rng = {"python": random.getstate(), "numpy": np.random.get_state(),
-               "torch": torch.get_rng_state()}
+        rng = {"torch": torch.get_rng_state()}  # dropout; the data order is (seed, epoch)
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return {"epoch": epoch, "config": self.cfg.to_dict(),
@@ -151,8 +151,6 @@ class Trainer:
         if self.opt_d is not None:
             self.opt_d.load_state_dict(state["opt_d"])
         rng = state["rng"]
-        random.setstate(rng["python"])
-        np.random.set_state(rng["numpy"])
         torch.set_rng_state(rng["torch"])
         if "cuda" in rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"], self.device)
@@ -192,12 +190,11 @@ def _check_run_dir(cfg: RunConfig, run_dir: Path) -> None:
 
 
 def set_determinism(cfg: RunConfig) -> None:
-    random.seed(cfg.train.seed)
-    np.random.seed(cfg.train.seed)
     torch.manual_seed(cfg.train.seed)
-    if cfg.train.deterministic:
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
+    # deterministic: the same run twice gives the same weights; otherwise cuDNN may pick
+    # its fastest (autotuned, possibly non-deterministic) kernels
+    torch.backends.cudnn.benchmark = not cfg.train.deterministic
+    torch.backends.cudnn.deterministic = cfg.train.deterministic
 
 
 def _write_losses(path: Path, losses: list[dict[str, float]]) -> None:

@@ -7,12 +7,15 @@ Order of search for ``weights="imagenet"``:
    ``$MULTIAD_OFFLINE=1``).
 Any file is checked against torchvision's published SHA-256 prefix ``95faca4d``.
 ``weights="random"`` (or ``None``) gives a seeded random teacher, recorded as such.
+``weights="auto"`` (the demo's choice) is "imagenet" when the file can be had and
+"random", with a loud warning, when it cannot.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -88,6 +91,14 @@ def resolve_teacher_weights(weights: str | os.PathLike[str] | None = "imagenet",
     """Resolve a weights request ("imagenet", "random"/None, or a file path)."""
     if weights is None or str(weights) == "random":
         return TeacherWeights(kind="random")
+    if str(weights) == "auto":
+        try:
+            return resolve_teacher_weights("imagenet", allow_download)
+        except TeacherWeightsError as exc:
+            warnings.warn(f"{exc}\nFalling back to a RANDOM teacher (teacher_weights=auto): "
+                          "results will say so and are not comparable with the paper.",
+                          stacklevel=2)
+            return TeacherWeights(kind="random")
     if allow_download is None:
         allow_download = os.environ.get("MULTIAD_OFFLINE", "0") != "1"
     if str(weights) != "imagenet":

@@ -68,3 +68,14 @@ def test_wrong_file_fails_hash_check(tmp_path):
         resolve_teacher_weights(bad)
     with pytest.raises(TeacherWeightsError, match="no such file"):
         resolve_teacher_weights(tmp_path / "missing.pth")
+
+
+def test_auto_weights_fall_back_to_random_loudly(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("MULTIAD_TEACHER_WEIGHTS", raising=False)
+    import torch.hub
+
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    with pytest.warns(UserWarning, match="RANDOM teacher"):
+        w = resolve_teacher_weights("auto", allow_download=False)
+    assert w.is_random

@@ -26,7 +26,8 @@ def test_shapes_at_256_match_teacher(teacher):
     assert [tuple(f.shape[1:]) for f in fs] == SHAPES_256
 
 
-@pytest.mark.parametrize("se,fusion,rates", [(False, False, (1, 1, 1, 1)), (True, True, (1, 2, 4, 8))])
+@pytest.mark.parametrize("se,fusion,rates",
+                         [(False, False, (1, 1, 1, 1)), (True, True, (1, 2, 4, 8))])
 def test_shapes_at_small_size(se, fusion, rates, teacher):
     x = torch.randn(2, 3, 64, 64)
     s = SEDilatedWideResNet(se=se, fusion=fusion, dilation_rates=rates)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -10,25 +11,31 @@ from .errors import DataError
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
 
 
+def _has_image_suffix(name: str) -> bool:
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
 def is_image_file(path: Path) -> bool:
     """True for a visible regular file with an accepted image extension (any case)."""
-    return (not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
-            and path.is_file())
+    return _has_image_suffix(path.name) and path.is_file()
 
 
 def list_images(folder: Path) -> list[Path]:
     """Image files directly inside ``folder`` (sub-folders and other files ignored), sorted."""
     if not folder.is_dir():
         return []
-    return sorted((p for p in folder.iterdir() if is_image_file(p)), key=lambda p: p.name)
+    with os.scandir(folder) as entries:  # DirEntry type checks avoid one stat per file
+        names = [e.name for e in entries if _has_image_suffix(e.name) and e.is_file()]
+    return [folder / n for n in sorted(names)]
 
 
 def subdirs(folder: Path) -> list[Path]:
     """Visible sub-folders of ``folder``, sorted by name."""
     if not folder.is_dir():
         return []
-    return sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                  key=lambda p: p.name)
+    with os.scandir(folder) as entries:
+        names = [e.name for e in entries if e.is_dir() and not e.name.startswith(".")]
+    return [folder / n for n in sorted(names)]
 
 
 def child_dir(parent: Path, *names: str) -> Path | None:
@@ -109,8 +116,10 @@ def pair_by_stem(images: list[Path], mask_dir: Path, mask_suffix: str = "",
     image_index = index_by_stem(images)
     missing = [p for s, p in image_index.items() if s not in index]
     if missing:
-        raise DataError(f"Image without mask: {missing[0]} has no mask "
-                        f"'{missing[0].stem}{mask_suffix}.png' in {mask_dir}"
+        stem = missing[0].stem
+        wanted = (f"'{stem}{mask_suffix}.png'" if strict_suffix
+                  else f"'{stem}.png' or '{stem}{mask_suffix}.png'")
+        raise DataError(f"Image without mask: {missing[0]} has no mask {wanted} in {mask_dir}"
                         f"{_others(missing)}. Restore the mask or remove the image.")
     orphans = [p for s, p in index.items() if s not in image_index]
     if orphans:

@@ -1,0 +1,295 @@
+"""`make bench`: throughput and memory of Multi-AD on the current device, as JSON.
+
+Measures, in one run: the plain eager training step (fp32, contiguous) and the optimised
+one (bf16 autocast + channels-last, then the whole step as a CUDA graph, then several
+models' graphs replayed concurrently on separate streams), per component (teacher
+forward, student forward/backward, D step, maps), inference (maps + scores), and the
+exact pixel metrics at BMAD-Brain scale. Also checks that the optimised path's losses
+follow the plain path's within bf16 tolerance. On CPU it runs a small version.
+
+    python benchmarks/bench.py [--out benchmarks/results] [--small]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from multiad.anomaly_map import fuse_maps, image_score, layer_maps
+from multiad.atomic import write_json
+from multiad.config import RunConfig
+from multiad.gaussian import gaussian_blur
+from multiad.mff import MultiScaleFusion
+from multiad.provenance import provenance, select_device
+from multiad.train import Trainer
+
+WRN50_GFLOP_256 = 29.8  # one WRN-50-2 forward at 256² (11.4 GMAC at 224², scaled)
+BF16_PEAK_TFLOPS = {"H100": 790.0, "H200": 790.0}
+
+
+def sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def timed(fn: Callable[[], Any], dev: torch.device, iters: int, warmup: int = 2) -> float:
+    """Seconds per call (mean over ``iters`` after ``warmup``)."""
+    for _ in range(warmup):
+        fn()
+    sync(dev)
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        fn()
+    sync(dev)
+    return (time.perf_counter() - t0) / iters
+
+
+def peak_gib(dev: torch.device) -> float | None:
+    return round(torch.cuda.max_memory_allocated(dev) / 2**30, 2) if dev.type == "cuda" else None
+
+
+def reset_peak(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(dev)
+
+
+def make_cfg(size: int, batch: int, dev: torch.device, optimised: bool) -> RunConfig:
+    return RunConfig().with_overrides([
+        "model.teacher_weights=random", f"data.image_size={size}",
+        f"train.batch_size={batch}", f"train.device={dev}",
+        f"train.amp={str(optimised).lower()}", f"train.channels_last={str(optimised).lower()}",
+        "train.deterministic=false"])
+
+
+def bench_components(size: int, batch: int, dev: torch.device, iters: int) -> dict[str, Any]:
+    cfg = make_cfg(size, batch, dev, optimised=True)
+    tr = Trainer.build(cfg, dev)
+    x = tr.prepare(torch.randint(0, 255, (batch, 3, size, size), dtype=torch.uint8))
+    out: dict[str, Any] = {}
+    with tr.autocast():
+        out["teacher_forward_img_per_s"] = batch / timed(lambda: tr.model.teacher(x), dev, iters)
+        t_feats = tr.model.teacher(x)
+
+    def student_fb() -> None:
+        with tr.autocast():
+            feats = tr.model.student(x)
+        sum(f.float().mean() for f in feats).backward()
+
+    out["student_fwd_bwd_img_per_s"] = batch / timed(student_fb, dev, iters)
+    plain = Trainer.build(cfg.with_overrides(["model.dilation_rates=[1,1,1,1]"]), dev)
+
+    def plain_fb() -> None:
+        with tr.autocast():
+            feats = plain.model.student(x)
+        sum(f.float().mean() for f in feats).backward()
+
+    out["student_no_dilation_fwd_bwd_img_per_s"] = batch / timed(plain_fb, dev, iters)
+    disc = next(iter(tr.discriminators.values()))
+    feat4 = t_feats[3].detach()
+
+    def d_step() -> None:
+        with tr.autocast():
+            loss = disc(feat4).float().mean()
+        loss.backward()
+
+    out["discriminator_fwd_bwd_img_per_s"] = batch / timed(d_step, dev, iters)
+    with tr.autocast():
+        s_feats = [f.detach() for f in tr.model.student(x)]
+    mff = MultiScaleFusion()
+    mff.calibrate([(0.1, 0.01)] * 4)
+    mff.to(dev)
+
+    def maps() -> None:
+        fused = fuse_maps(layer_maps(t_feats, s_feats), (size, size), mff)
+        image_score(gaussian_blur(fused, 4.0))
+
+    out["maps_and_score_img_per_s"] = batch / timed(maps, dev, iters)
+    return {k: round(v, 1) for k, v in out.items()}
+
+
+def bench_train_eager(size: int, batch: int, dev: torch.device, iters: int,
+                      optimised: bool) -> dict[str, Any]:
+    reset_peak(dev)
+    tr = Trainer.build(make_cfg(size, batch, dev, optimised), dev)
+    x = tr.prepare(torch.randint(0, 255, (batch, 3, size, size), dtype=torch.uint8))
+    s = timed(lambda: tr.step(x), dev, iters)
+    return {"img_per_s": round(batch / s, 1), "step_ms": round(s * 1e3, 2),
+            "peak_gib": peak_gib(dev)}
+
+
+def bench_train_graphed(size: int, batch: int, dev: torch.device, iters: int,
+                        n_models: int) -> dict[str, Any]:
+    from multiad.cuda_graph import GraphedStep
+
+    reset_peak(dev)
+    steps = []
+    for k in range(n_models):
+        cfg = make_cfg(size, batch, dev, optimised=True).with_overrides([f"train.seed={k}"])
+        steps.append(GraphedStep(Trainer.build(cfg, dev), (batch, 3, size, size)))
+    xs = [torch.randn(batch, 3, size, size, device=dev) for _ in range(n_models)]
+
+    def all_models() -> None:
+        for step, x in zip(steps, xs, strict=True):
+            step(x)
+        for step in steps:
+            step.join()
+
+    s = timed(all_models, dev, iters)
+    return {"n_models": n_models, "aggregate_img_per_s": round(n_models * batch / s, 1),
+            "round_ms": round(s * 1e3, 2), "peak_gib": peak_gib(dev)}
+
+
+def check_numerics(size: int, batch: int, dev: torch.device, steps: int) -> dict[str, Any]:
+    """The same init and batches through the plain fp32 path and the graphed bf16 path."""
+    from multiad.cuda_graph import GraphedStep
+
+    g = torch.Generator().manual_seed(0)
+    batches = [torch.randint(0, 255, (batch, 3, size, size), dtype=torch.uint8, generator=g)
+               for _ in range(steps)]
+    plain = Trainer.build(make_cfg(size, batch, dev, optimised=False), dev)
+    fast_tr = Trainer.build(make_cfg(size, batch, dev, optimised=True), dev)
+    fast = GraphedStep(fast_tr, (batch, 3, size, size))
+    rows = []
+    for b in batches:
+        lp = {k: float(v) for k, v in plain.step(plain.prepare(b)).items()}
+        out = fast(fast_tr.prepare(b))
+        fast.join()
+        lf = {k: float(v) for k, v in out.items()}
+        rows.append({"plain": lp, "graphed_bf16": lf})
+    rel = max(abs(r["plain"]["L_G"] - r["graphed_bf16"]["L_G"]) / abs(r["plain"]["L_G"])
+              for r in rows)
+    return {"steps": steps, "max_rel_diff_L_G": round(rel, 5), "losses": rows}
+
+
+@torch.no_grad()
+def bench_inference(size: int, batch: int, dev: torch.device, iters: int) -> dict[str, Any]:
+    from multiad.torch_model import MultiADModel
+
+    reset_peak(dev)
+    cfg = make_cfg(size, batch, dev, optimised=True)
+    model = MultiADModel(cfg.model).to(dev).eval()
+    model.mff.calibrate([(0.1, 0.01)] * 4)
+    x = torch.randn(batch, 3, size, size, device=dev)
+    if dev.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+
+    def run() -> None:
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            model.predict(x)
+
+    eager = batch / timed(run, dev, iters)
+    out: dict[str, Any] = {"batch": batch, "eager_img_per_s": round(eager, 1),
+                           "peak_gib": peak_gib(dev)}
+    if dev.type == "cuda":
+        try:
+            out["graphed_img_per_s"] = round(batch / graphed_inference(model, x, dev, iters), 1)
+        except Exception as exc:
+            out["graphed_error"] = f"{type(exc).__name__}: {exc}"[:500]
+    return out
+
+
+def graphed_inference(model: Any, x: torch.Tensor, dev: torch.device, iters: int) -> float:
+    """Seconds per batch of ``model.predict`` replayed from a CUDA graph."""
+    s = torch.cuda.Stream(dev)
+    s.wait_stream(torch.cuda.current_stream(dev))
+    with torch.cuda.stream(s):
+        for _ in range(3):
+            with torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False):
+                model.predict(x)
+    torch.cuda.current_stream(dev).wait_stream(s)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph), torch.autocast("cuda", dtype=torch.bfloat16,
+                                                 cache_enabled=False):
+        model.predict(x)
+    return timed(graph.replay, dev, iters)
+
+
+def run_section(results: dict[str, Any], name: str, fn: Callable[[], Any]) -> None:
+    t0 = time.perf_counter()
+    try:
+        results[name] = fn()
+    except Exception as exc:  # a failing section is recorded, the others still run
+        results[name] = {"error": f"{type(exc).__name__}: {exc}",
+                         "traceback": traceback.format_exc(limit=5)}
+    print(f"[{time.perf_counter() - t0:7.1f} s] {name}: "
+          f"{json.dumps(results[name])[:300]}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--small", action="store_true", help="the CPU-sized version")
+    p.add_argument("--models", default="1,2,4,8", help="concurrent model counts (CUDA)")
+    args = p.parse_args(argv)
+    dev = select_device(args.device)
+    torch.backends.cudnn.benchmark = True  # the fastest kernels (the paper profile's choice)
+    small = args.small or dev.type != "cuda"
+    size, batch = (64, 4) if small else (256, 16)
+    iters = 2 if small else 20
+    res: dict[str, Any] = {"profile": "small" if small else "full", "image_size": size,
+                           "batch_per_model": batch, **provenance(dev)}
+    res["device"] = res["device"]["name"]
+    res["device_info"] = provenance(dev)["device"]
+    run_section(res, "components", lambda: bench_components(size, batch, dev, iters))
+    run_section(res, "train_eager_fp32", lambda: bench_train_eager(size, batch, dev, iters,
+                                                                   optimised=False))
+    run_section(res, "train_eager_bf16_cl", lambda: bench_train_eager(size, batch, dev, iters,
+                                                                      optimised=True))
+    graphed = []
+    if dev.type == "cuda":
+        run_section(res, "numerics", lambda: check_numerics(size, batch, dev, 5))
+        for k in (int(v) for v in args.models.split(",")):
+            key = f"train_graphed_x{k}"
+            run_section(res, key, lambda k=k: bench_train_graphed(size, batch, dev, iters, k))
+            if "aggregate_img_per_s" in res[key]:
+                graphed.append(res[key]["aggregate_img_per_s"])
+    ibatch = 8 if small else 128
+    run_section(res, "inference", lambda: bench_inference(size, ibatch, dev, iters))
+    n_img = 40 if small else 3815  # 3,815 × 256² ≈ 250 M pixels
+    from multiad.metrics.bench import time_pixel_metrics
+
+    run_section(res, "pixel_metrics", lambda: time_pixel_metrics(n_img, 256, dev))
+
+    eager = res["train_eager_fp32"].get("img_per_s")
+    res["train_img_per_s_eager"] = eager
+    best_single = res["train_eager_bf16_cl"].get("img_per_s")
+    res["train_img_per_s"] = max(graphed + [best_single or 0.0]) or None
+    inf = res["inference"]
+    res["infer_img_per_s"] = inf.get("graphed_img_per_s", inf.get("eager_img_per_s"))
+    pm = res["pixel_metrics"]
+    scale = 250e6 / pm["n_pixels"] if "n_pixels" in pm else None
+    res["pixel_auroc_250M_s"] = pm.get("pixel_auroc_s") if not small else None
+    res["aupro_250M_s"] = pm.get("aupro_s") if not small else None
+    res["pixel_metrics_note"] = (None if not small else
+                                 f"small run: {pm.get('n_pixels')} pixels (×{scale:.0f} "
+                                 "below 250 M); not extrapolated")
+    if res["train_img_per_s"] and eager:
+        res["speedup_vs_eager"] = round(res["train_img_per_s"] / eager, 2)
+    peak = next((v for k, v in BF16_PEAK_TFLOPS.items() if k in res["device"]), None)
+    if peak and res["train_img_per_s"]:
+        # per image: teacher fwd + student fwd + student bwd (≈ 2× fwd) ≈ 4 WRN forwards
+        floor = peak * 1e3 / (4 * WRN50_GFLOP_256 * (size / 256) ** 2)
+        res["compute_floor_img_per_s"] = round(floor, 0)
+        res["fraction_of_floor"] = round(res["train_img_per_s"] / floor, 3)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    dev_name = res["device"].replace(" ", "-").replace("/", "-")
+    path = Path(args.out) / f"{dev_name}_{stamp}.json"
+    write_json(path, res)
+    print(f"wrote {path}  (machine: {platform.node()})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

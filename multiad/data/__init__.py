@@ -1,0 +1,47 @@
+"""Datasets: loading every on-disk layout, synthetic sets, checks and model-ready tensors.
+
+Main entry points: :func:`load_dataset`, :func:`preload`, :func:`check_dataset`,
+:func:`make_synthetic`.
+"""
+
+from .check import CheckReport, check_dataset, check_mask_sizes, format_report
+from .errors import DataError
+from .expected import Expected, expected_counts
+from .image_io import read_image, read_mask
+from .mvtec import MVTEC_CATEGORIES
+from .registry import KINDS, load_dataset
+from .samples import AnomalyData, Sample
+from .synthetic import SYNTHETIC_CATEGORIES, make_synthetic
+from .tensors import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    LoadedSplit,
+    SampleDataset,
+    normalize,
+    preload,
+)
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "KINDS",
+    "MVTEC_CATEGORIES",
+    "SYNTHETIC_CATEGORIES",
+    "AnomalyData",
+    "CheckReport",
+    "DataError",
+    "Expected",
+    "LoadedSplit",
+    "Sample",
+    "SampleDataset",
+    "check_dataset",
+    "check_mask_sizes",
+    "expected_counts",
+    "format_report",
+    "load_dataset",
+    "make_synthetic",
+    "normalize",
+    "preload",
+    "read_image",
+    "read_mask",
+]

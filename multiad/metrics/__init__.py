@@ -1,0 +1,43 @@
+"""Exact anomaly-detection metrics: image/pixel AUROC, AUPRO, F1-max and test-set reports.
+
+Everything is exact (no binning, sigmoid or clipping) and accepts numpy arrays or torch
+tensors; CUDA tensors are evaluated on their GPU. See each module's docstring for the
+algorithm.
+"""
+
+from typing import Any
+
+from multiad.metrics._inputs import DEFAULT_CHUNK_PIXELS, UndefinedMetricError
+from multiad.metrics.aupro import AuproResult, aupro, aupro_result, connected_regions
+from multiad.metrics.auroc import AurocResult, auroc, auroc_result, pixel_auroc
+from multiad.metrics.f1 import F1Result, f1_max, f1_max_result, f1_max_threshold
+from multiad.metrics.report import evaluate_test_set
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy ``time_pixel_metrics`` (keeps ``python -m multiad.metrics.bench`` warning-free)."""
+    if name == "time_pixel_metrics":
+        from multiad.metrics.bench import time_pixel_metrics
+
+        return time_pixel_metrics
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "DEFAULT_CHUNK_PIXELS",
+    "AuproResult",
+    "AurocResult",
+    "F1Result",
+    "UndefinedMetricError",
+    "aupro",
+    "aupro_result",
+    "auroc",
+    "auroc_result",
+    "connected_regions",
+    "evaluate_test_set",
+    "f1_max",
+    "f1_max_result",
+    "f1_max_threshold",
+    "pixel_auroc",
+    "time_pixel_metrics",
+]

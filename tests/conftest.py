@@ -1,0 +1,34 @@
+"""Shared fixtures: a tiny synthetic dataset and a tiny, fast configuration."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MULTIAD_OFFLINE", "1")  # tests never download
+
+
+@pytest.fixture(scope="session")
+def tiny_texture_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic texture set (64 px) in MVTec layout; its root for kind=synthetic."""
+    from multiad.data.synthetic import make_synthetic
+
+    root = tmp_path_factory.mktemp("synthetic")
+    make_synthetic("texture", root, seed=0, size=64, n_train=10, n_test_good=4,
+                   n_test_per_defect=2)
+    return root
+
+
+@pytest.fixture()
+def tiny_config(tiny_texture_root: Path, tmp_path: Path):
+    """A RunConfig that runs the real code paths quickly on the CPU."""
+    from multiad.config import RunConfig
+
+    return RunConfig().with_overrides([
+        "data.kind=synthetic", f"data.root={tiny_texture_root}", "data.category=texture",
+        "data.image_size=32", f"data.cache_dir={tmp_path / 'cache'}",
+        "model.teacher_weights=random", "train.epochs=2", "train.batch_size=4",
+        "train.device=cpu", "train.eval_batch_size=8",
+    ])

@@ -1,0 +1,137 @@
+"""Synthetic sets: deterministic bytes, honest masks, real normal variation, atomic output."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import multiad.data.synthetic as synthetic
+from multiad.data import DataError, load_dataset, make_synthetic, read_image, read_mask
+from multiad.data.synthetic import MANIFEST, read_manifest
+from multiad.data.synthetic_medical import render_medical
+from multiad.data.synthetic_texture import render_texture
+
+SMALL = {"size": 64, "n_train": 3, "n_test_good": 2, "n_test_per_defect": 2}
+
+
+def _files(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("category", ["texture", "medical"])
+def test_same_seed_identical_bytes_different_seed_different(tmp_path, category):
+    a = _files(make_synthetic(category, tmp_path / "a", seed=7, **SMALL))
+    b = _files(make_synthetic(category, tmp_path / "b", seed=7, **SMALL))
+    c = _files(make_synthetic(category, tmp_path / "c", seed=8, **SMALL))
+    assert a == b
+    assert a.keys() == c.keys()
+    pngs = [k for k in a if k.endswith(".png")]
+    assert all(a[k] != c[k] for k in pngs if k.startswith("train/"))
+
+
+@pytest.mark.parametrize("category", ["texture", "medical"])
+def test_layout_counts_and_nonempty_masks(tmp_path, category):
+    folder = make_synthetic(category, tmp_path, seed=1, **SMALL)
+    data = load_dataset("synthetic", tmp_path, category)
+    assert data.root == folder and data.kind == "synthetic" and data.has_masks
+    counts = data.counts()
+    n_def = len(read_manifest(folder)["defects"])
+    assert counts["train"]["normal"] == 3
+    assert (counts["test"]["normal"], counts["test"]["anomalous"]) == (2, 2 * n_def)
+    for s in data.test:
+        if s.label:
+            mask = read_mask(s.mask)
+            assert mask.shape == (64, 64) and mask.any()
+
+
+@pytest.mark.parametrize("render,defect", [(render_texture, "scratch"), (render_texture, "hole"),
+                                           (render_texture, "stain"), (render_medical, "lesion"),
+                                           (render_medical, "mass")])
+def test_masks_cover_exactly_the_altered_pixels(render, defect):
+    for seed in range(6):
+        clean, image, mask = render(np.random.default_rng(seed), 96, defect)
+        altered = np.abs(image - clean) > 0
+        if altered.ndim == 3:
+            altered = altered.any(axis=2)
+        assert mask.any(), (defect, seed)
+        assert not (altered & ~mask).any(), "a pixel outside the mask was changed"
+        assert altered[mask].mean() > 0.5  # the mask is the footprint, not a loose box
+        if defect != "lesion":  # visible: a clear mean change inside the footprint
+            assert np.abs(image - clean)[mask].mean() > 0.03
+
+
+def test_normal_variation_is_real():
+    a = render_texture(np.random.default_rng(0), 64)[1]
+    b = render_texture(np.random.default_rng(1), 64)[1]
+    assert np.abs(a - b).mean() > 0.03
+    m1 = render_medical(np.random.default_rng(0), 64)[1]
+    m2 = render_medical(np.random.default_rng(1), 64)[1]
+    assert m1.ndim == 2 and np.abs(m1 - m2).mean() > 0.01
+
+
+def test_medical_pngs_are_single_channel_some_16bit(tmp_path):
+    folder = make_synthetic("medical", tmp_path, seed=0, **SMALL)
+    modes = {Image.open(p).mode for p in folder.glob("t*/*/*.png")}
+    assert modes == {"L", "I;16"}
+    p16 = next(p for p in folder.glob("train/good/*.png") if Image.open(p).mode == "I;16")
+    raw = np.asarray(Image.open(p16)).astype(np.float64)
+    assert raw.max() > 255  # genuinely uses the 16-bit range
+    np.testing.assert_allclose(read_image(p16)[..., 0], raw / 65535.0, rtol=1e-6)
+
+
+def test_generated_once_then_reused(tmp_path, monkeypatch):
+    folder = make_synthetic("texture", tmp_path, seed=2, **SMALL)
+    manifest = (folder / MANIFEST).read_bytes()
+
+    def boom(*_a, **_k):
+        raise AssertionError("regenerated")
+
+    monkeypatch.setattr(synthetic, "_generate_into", boom)
+    assert make_synthetic("texture", tmp_path, seed=2, **SMALL) == folder
+    assert load_dataset("synthetic", tmp_path, "texture").root == folder
+    assert load_dataset("synthetic", folder, "texture").root == folder
+    assert (folder / MANIFEST).read_bytes() == manifest
+
+
+def test_other_params_replace_set_but_foreign_folders_are_kept(tmp_path):
+    make_synthetic("texture", tmp_path, seed=2, **SMALL)
+    folder = make_synthetic("texture", tmp_path, seed=2, **{**SMALL, "n_train": 4})
+    assert len(list((folder / "train" / "good").iterdir())) == 4
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no leftovers
+    (tmp_path / "medical").mkdir()
+    (tmp_path / "medical" / "mine.txt").write_text("user data")
+    with pytest.raises(DataError, match="no complete synthetic set"):
+        make_synthetic("medical", tmp_path, **SMALL)
+    assert (tmp_path / "medical" / "mine.txt").exists()
+
+
+def test_interrupted_generation_leaves_no_set(tmp_path, monkeypatch):
+    real = synthetic._save_png
+    calls = {"n": 0}
+
+    def flaky(arr, path):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise OSError("disk full")
+        return real(arr, path)
+
+    monkeypatch.setattr(synthetic, "_save_png", flaky)
+    with pytest.raises(OSError):
+        make_synthetic("texture", tmp_path, **SMALL)
+    assert not (tmp_path / "texture").exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_default_set_is_generated_quickly(tmp_path):
+    start = time.perf_counter()
+    data = load_dataset("synthetic", tmp_path, "texture")  # generated on demand
+    elapsed = time.perf_counter() - start
+    counts = data.counts()
+    assert counts["train"]["normal"] == 64 and counts["test"]["normal"] == 16
+    assert counts["test"]["defects"] == {"good": 16, "hole": 10, "scratch": 10, "stain": 10}
+    assert read_image(data.train[0].image).shape == (256, 256, 3)
+    assert elapsed < 30, elapsed

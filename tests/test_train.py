@@ -1,0 +1,138 @@
+"""Algorithm 1: losses go down, switches work, resume equals an uninterrupted run."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from multiad.config import RunConfig, RunConfigMismatch
+from multiad.train import Trainer, epoch_order, load_trained, train
+
+
+def _student_state(run_dir):
+    return torch.load(run_dir / "model.pt", weights_only=False)
+
+
+def test_trainer_step_updates_student_and_discriminator_not_teacher(tiny_config):
+    trainer = Trainer.build(tiny_config, torch.device("cpu"))
+    x = torch.randn(4, 3, 32, 32)
+    t0 = [p.clone() for p in trainer.model.teacher.parameters()]
+    s0 = [p.clone() for p in trainer.model.student.parameters()]
+    d0 = [p.clone() for p in trainer.discriminators.parameters()]
+    out = trainer.step(x)
+    assert set(out) == {"L_G", "L_adv", "L_D", "L_S"}
+    assert math.isclose(float(out["L_S"]), float(out["L_G"] + 0.1 * out["L_adv"]), rel_tol=1e-5)
+    def same(before, module):
+        return [torch.equal(a, b) for a, b in zip(before, module.parameters(), strict=True)]
+
+    assert all(same(t0, trainer.model.teacher))
+    assert not all(same(s0, trainer.model.student))
+    assert not all(same(d0, trainer.discriminators))
+
+
+def test_distillation_loss_decreases_on_a_fixed_batch(tiny_config):
+    cfg = tiny_config.with_overrides(["model.discriminator=false"])
+    trainer = Trainer.build(cfg, torch.device("cpu"))
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 32, 32)
+    losses = [float(trainer.step(x)["L_G"]) for _ in range(8)]
+    assert losses[-1] < 0.9 * losses[0] and min(losses[4:]) < min(losses[:4])
+
+
+def test_epoch_order_depends_only_on_seed_and_epoch():
+    assert torch.equal(epoch_order(10, 3, 5), epoch_order(10, 3, 5))
+    assert not torch.equal(epoch_order(10, 3, 5), epoch_order(10, 3, 6))
+    assert sorted(epoch_order(10, 3, 5).tolist()) == list(range(10))
+
+
+def test_train_writes_run_folder_and_calibrates_mff(tiny_config, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config, run, progress=False)
+    for name in ("config.yaml", "checkpoint.pt", "model.pt", "losses.csv", "train.json"):
+        assert (run / name).exists(), name
+    model, cfg, meta = load_trained(run)
+    assert cfg == tiny_config and bool(model.mff.calibrated)
+    assert meta["teacher"]["kind"] == "random" and "warning" in meta["teacher"]
+    assert len(meta["losses"]) == 2 and meta["map_stats"][0]["var"] > 0
+    assert meta["provenance"]["torch"] == torch.__version__
+    assert not any(name.endswith(".tmp") for name in map(str, run.iterdir()))
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_resume_after_interrupt_between_epochs_equals_uninterrupted(tiny_config, tmp_path):
+    cfg = tiny_config.with_overrides(["train.epochs=3"])
+    train(cfg, tmp_path / "a", progress=False)
+
+    def stop(epoch):
+        if epoch == 2:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train(cfg, tmp_path / "b", progress=False, on_epoch_end=stop)
+    assert not (tmp_path / "b" / "model.pt").exists()
+    train(cfg, tmp_path / "b", progress=False)
+    a, b = _student_state(tmp_path / "a"), _student_state(tmp_path / "b")
+    for k in a["student"]:
+        assert torch.equal(a["student"][k], b["student"][k]), k
+    assert a["meta"]["losses"] == [] or [r["L_S"] for r in a["meta"]["losses"]] == [
+        r["L_S"] for r in b["meta"]["losses"]]
+    assert a["meta"]["map_stats"] == b["meta"]["map_stats"]
+
+
+def test_resume_after_crash_mid_epoch_equals_uninterrupted(tiny_config, tmp_path, monkeypatch):
+    train(tiny_config, tmp_path / "a", progress=False)
+    real_step = Trainer.step
+    calls = {"n": 0}
+
+    def crashing_step(self, x):
+        calls["n"] += 1
+        if calls["n"] == 4:  # epoch 2 of 3 batches each → mid-epoch
+            raise Interrupted
+        return real_step(self, x)
+
+    monkeypatch.setattr(Trainer, "step", crashing_step)
+    with pytest.raises(Interrupted):
+        train(tiny_config, tmp_path / "b", progress=False)
+    monkeypatch.setattr(Trainer, "step", real_step)
+    train(tiny_config, tmp_path / "b", progress=False)
+    a, b = _student_state(tmp_path / "a"), _student_state(tmp_path / "b")
+    for k in a["student"]:
+        assert torch.equal(a["student"][k], b["student"][k]), k
+
+
+def test_rerun_of_finished_run_is_a_no_op(tiny_config, tmp_path):
+    path = train(tiny_config, tmp_path / "r", progress=False)
+    mtime = path.stat().st_mtime_ns
+    train(tiny_config, tmp_path / "r", progress=False)
+    assert path.stat().st_mtime_ns == mtime
+
+
+def test_run_folder_with_other_config_is_refused(tiny_config, tmp_path):
+    cfg = tiny_config.with_overrides(["train.epochs=1"])
+    train(cfg, tmp_path / "r", progress=False)
+    with pytest.raises(RunConfigMismatch, match="different configuration"):
+        train(cfg.with_overrides(["model.se=false"]), tmp_path / "r", progress=False)
+
+
+@pytest.mark.parametrize("overrides", [
+    ["model.se=false", "model.discriminator=false", "model.mff=false"],  # Table 4 row 8
+    ["model.fusion=false", "model.dilation_rates=[1,1,1,1]", "model.map_fusion=product"],
+    ["model.mff_relu=false", "model.d_stages=[3,4]"],
+])
+def test_ablation_switches_train(tiny_config, tmp_path, overrides):
+    cfg = tiny_config.with_overrides(["train.epochs=1", *overrides])
+    train(cfg, tmp_path / "r", progress=False)
+    model, back, _ = load_trained(tmp_path / "r")
+    assert back == cfg
+    assert (model.mff is None) == (not cfg.model.mff)
+
+
+def test_config_is_validated_before_anything_runs(tmp_path):
+    with pytest.raises(ValueError, match="data.kind"):
+        train(RunConfig().with_overrides(["data.kind=nope"]), tmp_path / "r", progress=False)
+    assert not (tmp_path / "r").exists()
