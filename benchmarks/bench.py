@@ -127,13 +127,14 @@ def bench_train_eager(size: int, batch: int, dev: torch.device, iters: int,
 
 
 def bench_train_graphed(size: int, batch: int, dev: torch.device, iters: int,
-                        n_models: int) -> dict[str, Any]:
+                        n_models: int, compile: bool = False) -> dict[str, Any]:
     from multiad.cuda_graph import GraphedStep
 
     reset_peak(dev)
     steps = []
     for k in range(n_models):
-        cfg = make_cfg(size, batch, dev, optimised=True).with_overrides([f"train.seed={k}"])
+        cfg = make_cfg(size, batch, dev, optimised=True).with_overrides(
+            [f"train.seed={k}", f"train.compile={str(compile).lower()}"])
         steps.append(GraphedStep(Trainer.build(cfg, dev), (batch, 3, size, size)))
     xs = [torch.randn(batch, 3, size, size, device=dev) for _ in range(n_models)]
 
@@ -144,11 +145,13 @@ def bench_train_graphed(size: int, batch: int, dev: torch.device, iters: int,
             step.join()
 
     s = timed(all_models, dev, iters)
-    return {"n_models": n_models, "aggregate_img_per_s": round(n_models * batch / s, 1),
+    return {"n_models": n_models, "compiled": compile,
+            "aggregate_img_per_s": round(n_models * batch / s, 1),
             "round_ms": round(s * 1e3, 2), "peak_gib": peak_gib(dev)}
 
 
-def check_numerics(size: int, batch: int, dev: torch.device, steps: int) -> dict[str, Any]:
+def check_numerics(size: int, batch: int, dev: torch.device, steps: int,
+                   compile: bool = False) -> dict[str, Any]:
     """The same init and batches through the plain fp32 path and the graphed bf16 path."""
     from multiad.cuda_graph import GraphedStep
 
@@ -156,7 +159,8 @@ def check_numerics(size: int, batch: int, dev: torch.device, steps: int) -> dict
     batches = [torch.randint(0, 255, (batch, 3, size, size), dtype=torch.uint8, generator=g)
                for _ in range(steps)]
     plain = Trainer.build(make_cfg(size, batch, dev, optimised=False), dev)
-    fast_tr = Trainer.build(make_cfg(size, batch, dev, optimised=True), dev)
+    fast_tr = Trainer.build(make_cfg(size, batch, dev, optimised=True).with_overrides(
+        [f"train.compile={str(compile).lower()}"]), dev)
     fast = GraphedStep(fast_tr, (batch, 3, size, size))
     rows = []
     for b in batches:
@@ -167,7 +171,7 @@ def check_numerics(size: int, batch: int, dev: torch.device, steps: int) -> dict
         rows.append({"plain": lp, "graphed_bf16": lf})
     rel = max(abs(r["plain"]["L_G"] - r["graphed_bf16"]["L_G"]) / abs(r["plain"]["L_G"])
               for r in rows)
-    return {"steps": steps, "max_rel_diff_L_G": round(rel, 5), "losses": rows}
+    return {"steps": steps, "compiled": compile, "max_rel_diff_L_G": round(rel, 5), "losses": rows}
 
 
 @torch.no_grad()
@@ -232,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--small", action="store_true", help="the CPU-sized version")
     p.add_argument("--models", default="1,2,4,8", help="concurrent model counts (CUDA)")
+    p.add_argument("--compile", action="store_true", help="also time torch.compile'd steps")
+    p.add_argument("--skip-plain", type=int, default=0, choices=(0, 1),
+                   help="1: with --compile, time only the compiled graphed steps")
     args = p.parse_args(argv)
     dev = select_device(args.device)
     torch.backends.cudnn.benchmark = True  # the fastest kernels (the paper profile's choice)
@@ -250,11 +257,16 @@ def main(argv: list[str] | None = None) -> int:
     graphed = []
     if dev.type == "cuda":
         run_section(res, "numerics", lambda: check_numerics(size, batch, dev, 5))
-        for k in (int(v) for v in args.models.split(",")):
-            key = f"train_graphed_x{k}"
-            run_section(res, key, lambda k=k: bench_train_graphed(size, batch, dev, iters, k))
-            if "aggregate_img_per_s" in res[key]:
-                graphed.append(res[key]["aggregate_img_per_s"])
+        for compiled in ((False, True) if args.compile else (False,))[args.skip_plain:]:
+            if compiled:
+                run_section(res, "numerics_compiled",
+                            lambda: check_numerics(size, batch, dev, 5, compile=True))
+            for k in (int(v) for v in args.models.split(",")):
+                key = f"train_graphed{'_compiled' if compiled else ''}_x{k}"
+                run_section(res, key, lambda k=k, c=compiled: bench_train_graphed(
+                    size, batch, dev, iters, k, compile=c))
+                if "aggregate_img_per_s" in res[key]:
+                    graphed.append(res[key]["aggregate_img_per_s"])
     ibatch = 8 if small else 128
     run_section(res, "inference", lambda: bench_inference(size, ibatch, dev, iters))
     n_img = 40 if small else 3815  # 3,815 × 256² ≈ 250 M pixels

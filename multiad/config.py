@@ -66,6 +66,7 @@ class TrainConfig:
     device: str = "auto"  # "auto" → CUDA when present, else CPU
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     channels_last: bool = True  # on CUDA
+    compile: bool = False  # torch.compile teacher and student (CUDA only)
     deterministic: bool = True
     eval_batch_size: int = 32
     checkpoint_every: int = 1  # epochs between checkpoints (the last epoch always saves)

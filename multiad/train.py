@@ -57,6 +57,15 @@ class Trainer:
     opt_d: torch.optim.Optimizer | None
     device: torch.device
     graph_safe: bool = False  # autocast without its weight cache (needed for CUDA graphs)
+    # the callables used in the step: the modules, or their torch.compile'd versions
+    teacher_fn: Callable[[torch.Tensor], list[torch.Tensor]] | None = None
+    student_fn: Callable[[torch.Tensor], list[torch.Tensor]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.teacher_fn is None:
+            self.teacher_fn = self.model.teacher
+        if self.student_fn is None:
+            self.student_fn = self.model.student
 
     @classmethod
     def build(cls, cfg: RunConfig, device: torch.device) -> Trainer:
@@ -78,6 +87,12 @@ class Trainer:
                 "foreach": True if device.type == "cpu" else None}  # CUDA picks its own
         opt_s = torch.optim.Adam(model.student.parameters(), **adam)
         opt_d = torch.optim.Adam(discs.parameters(), **adam) if len(discs) else None
+        if cfg.train.compile and device.type == "cuda":
+            # fuses BN, ReLU, SE scaling and residual adds (the memory-bound bulk of a step);
+            # the modules themselves (and their state_dict keys) stay as they are
+            return cls(cfg, model, discs, opt_s, opt_d, device,
+                       teacher_fn=torch.compile(model.teacher),
+                       student_fn=torch.compile(model.student))
         return cls(cfg, model, discs, opt_s, opt_d, device)
 
     def autocast(self) -> torch.autocast:
@@ -90,8 +105,8 @@ class Trainer:
         lam = self.cfg.model.lambda_adv
         self.model.student.train()
         with self.autocast():
-            t_feats = self.model.teacher(x)
-            s_feats = self.model.student(x)
+            t_feats = self.teacher_fn(x)
+            s_feats = self.student_fn(x)
         out: dict[str, torch.Tensor] = {}
         l_adv = None
         if self.opt_d is not None:
