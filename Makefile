@@ -8,13 +8,15 @@ DEMO_OUT ?= $(RUNS)/demo-texture
 DEMO_ARGS ?= --data synthetic --category texture --root data/synthetic \
 	--teacher-weights auto --image-size 128 --epochs 8 --set train.batch_size=8
 
-.PHONY: help setup test lint demo clean-demo bench
+.PHONY: help setup setup-book test lint demo clean-demo bench book
 
 help:
 	@echo "make setup   - create $(VENV) and install the package with dev extras (pinned torch)"
 	@echo "make demo    - train + evaluate on the embedded synthetic texture set (CPU ok)"
 	@echo "make test    - run the test suite"
 	@echo "make lint    - ruff"
+	@echo "make book    - build the jupyter-book into _build/html (warnings are errors)"
+	@echo "make bench   - throughput/memory benchmark on this device -> benchmarks/results/"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +27,12 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 	touch $@
 
 setup: $(VENV)/.installed
+
+$(VENV)/.installed-book: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,book]'
+	touch $@
+
+setup-book: $(VENV)/.installed-book
 
 test: setup
 	$(BIN)/python -m pytest -q
@@ -41,3 +49,9 @@ clean-demo:
 
 bench: setup
 	$(BIN)/python benchmarks/bench.py --out benchmarks/results
+
+book: setup-book
+	$(BIN)/python benchmarks/summarize.py
+	rm -rf _build/html _build/.doctrees
+	$(BIN)/jupyter-book build . -W -n --keep-going
+	@echo "book: _build/html/index.html"

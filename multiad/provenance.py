@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import time
@@ -26,8 +27,8 @@ def git_commit() -> dict[str, Any]:
         return out.stdout.strip()
 
     commit = run("rev-parse", "HEAD")
-    if commit is None:
-        return {"commit": None, "dirty": None}
+    if commit is None:  # e.g. a copy of the tree without .git: the caller may say
+        return {"commit": os.environ.get("MULTIAD_COMMIT"), "dirty": None}
     status = run("status", "--porcelain", "--untracked-files=no")
     return {"commit": commit, "dirty": bool(status)}
 

@@ -1,0 +1,40 @@
+"""The compute page's tables are derived from benchmark JSON files, not typed in."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _summarize():
+    spec = importlib.util.spec_from_file_location("summarize", ROOT / "benchmarks/summarize.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_tables_come_from_the_files(tmp_path):
+    res = tmp_path / "results"
+    res.mkdir()
+    (res / "GPU_1.json").write_text(json.dumps({
+        "profile": "full", "device": "Test GPU", "torch": "9.9", "train_img_per_s_eager": 100.0,
+        "train_img_per_s": 400.0, "infer_img_per_s": 1234.5, "pixel_auroc_250M_s": 0.5,
+        "aupro_250M_s": 2.25,
+        "train_eager_fp32": {"img_per_s": 100.0, "peak_gib": 3.0},
+        "train_graphed_x4": {"n_models": 4, "aggregate_img_per_s": 400.0, "peak_gib": 9.0}}))
+    mod = _summarize()
+    assert mod.main(["--results", str(res), "--out", str(tmp_path / "gen")]) == 0
+    text = (tmp_path / "gen" / "compute_tables.md").read_text()
+    assert "| `GPU_1.json` | Test GPU | 9.9 | 100.0 | 400.0 | 1,234.5 | 0.500 | 2.250 |" in text
+    images = sum(mod.TRAIN_IMAGES.values()) * mod.EPOCHS * (1 + mod.ABLATION_EXTRA_SETTINGS)
+    assert f"**{images / 400.0 / 3600:.1f} h**" in text
+
+
+def test_no_results_says_so(tmp_path):
+    mod = _summarize()
+    (tmp_path / "empty").mkdir()
+    mod.main(["--results", str(tmp_path / "empty"), "--out", str(tmp_path / "gen")])
+    assert "No benchmark results" in (tmp_path / "gen" / "compute_tables.md").read_text()
