@@ -175,12 +175,16 @@ def check_numerics(size: int, batch: int, dev: torch.device, steps: int,
 
 
 @torch.no_grad()
-def bench_inference(size: int, batch: int, dev: torch.device, iters: int) -> dict[str, Any]:
+def bench_inference(size: int, batch: int, dev: torch.device, iters: int,
+                    compile: bool = False) -> dict[str, Any]:
     from multiad.torch_model import MultiADModel
 
     reset_peak(dev)
     cfg = make_cfg(size, batch, dev, optimised=True)
     model = MultiADModel(cfg.model).to(dev).eval()
+    if compile:  # benchmark only: the compiled wrappers replace the submodules
+        model.teacher = torch.compile(model.teacher)
+        model.student = torch.compile(model.student)
     model.mff.calibrate([(0.1, 0.01)] * 4)
     x = torch.randn(batch, 3, size, size, device=dev)
     if dev.type == "cuda":
@@ -192,7 +196,8 @@ def bench_inference(size: int, batch: int, dev: torch.device, iters: int) -> dic
             model.predict(x)
 
     eager = batch / timed(run, dev, iters)
-    out: dict[str, Any] = {"batch": batch, "eager_img_per_s": round(eager, 1),
+    out: dict[str, Any] = {"batch": batch, "compiled": compile,
+                           "eager_img_per_s": round(eager, 1),
                            "peak_gib": peak_gib(dev)}
     if dev.type == "cuda":
         try:

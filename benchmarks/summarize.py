@@ -39,32 +39,52 @@ def best_training(runs: list[tuple[str, dict[str, Any]]]) -> dict[str, Any] | No
     return best
 
 
+def label(name: str) -> str:
+    """The run's date-time tag: the file name without its device prefix and suffix."""
+    return name.removesuffix(".json").split("_", 1)[-1]
+
+
 def fmt(v: Any, nd: int = 1) -> str:
     return "—" if v is None else (f"{v:,.{nd}f}" if isinstance(v, float) else f"{v:,}")
 
 
 def tables(runs: list[tuple[str, dict[str, Any]]]) -> str:
     full = [(n, d) for n, d in runs if d.get("profile") == "full"]
-    lines = ["| file | device | torch | eager fp32 train img/s | optimised train img/s "
+    lines = ["| run | device | torch | eager fp32 train img/s | optimised train img/s "
              "| inference img/s | pixel AUROC 250 M px (s) | AUPRO 250 M px (s) |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for n, d in full:
-        lines.append(f"| `{n}` | {d['device']} | {d['torch']} | "
+        lines.append(f"| {label(n)} | {d['device']} | {d['torch']} | "
                      f"{fmt(d.get('train_img_per_s_eager'))} | {fmt(d.get('train_img_per_s'))} | "
                      f"{fmt(d.get('infer_img_per_s'))} | {fmt(d.get('pixel_auroc_250M_s'), 3)} | "
                      f"{fmt(d.get('aupro_250M_s'), 3)} |")
-    out = ["## Measured runs", "", *lines, ""]
+    out = ["Runs are named by their date-time tag: the file is "
+           "`benchmarks/results/<device>_<tag>.json`.", "", "## Measured runs", "", *lines, ""]
     steps = []
     for n, d in runs:
         for key, sec in d.items():
             if key.startswith("train_") and isinstance(sec, dict) and (
                     "img_per_s" in sec or "aggregate_img_per_s" in sec):
-                steps.append(f"| `{n}` | {key} | {sec.get('n_models', 1)} | "
+                steps.append(f"| {label(n)} | {key} | {sec.get('n_models', 1)} | "
                              f"{fmt(sec.get('aggregate_img_per_s', sec.get('img_per_s')))} | "
                              f"{fmt(sec.get('peak_gib'), 2)} |")
     out += ["## Training step variants (batch 16 per model, 256×256)", "",
-            "| file | variant | models at once | img/s (aggregate) | peak GiB |",
+            "| run | variant | models at once | img/s (aggregate) | peak GiB |",
             "| --- | --- | --- | --- | --- |", *steps, ""]
+    infer = [f"| {label(n)} | {key} | {sec.get('batch')} | {fmt(sec.get('eager_img_per_s'))} | "
+             f"{fmt(sec.get('graphed_img_per_s'))} | {fmt(sec.get('peak_gib'), 2)} |"
+             for n, d in runs for key, sec in d.items()
+             if key.startswith("inference") and isinstance(sec, dict) and "batch" in sec]
+    out += ["## Inference variants (maps + scores, 256×256)", "",
+            "| run | variant | batch | eager img/s | CUDA graph img/s | peak GiB |",
+            "| --- | --- | --- | --- | --- | --- |", *infer, ""]
+    for n, d in runs:
+        if "variants" in d:
+            out += [f"## Student forward + backward, batch {d['batch']} (run {label(n)})", "",
+                    "| variant | layout | precision | img/s |", "| --- | --- | --- | --- |"]
+            out += [f"| {k.split('/')[0]} | {k.split('/')[1]} | {k.split('/')[2]} | {fmt(v)} |"
+                    for k, v in d["variants"].items()]
+            out.append("")
     best = best_training(runs)
     if best:
         rate = best["aggregate_img_per_s"]
@@ -72,8 +92,8 @@ def tables(runs: list[tuple[str, dict[str, Any]]]) -> str:
         t4 = ABLATION_EXTRA_SETTINGS * t23
         eager = max((d.get("train_img_per_s_eager") or 0) for _, d in full) or None
         out += ["## Estimated cost of the full reproduction", "",
-                f"From the fastest measured configuration (`{best['section']}` in "
-                f"`{best['file']}`: {rate:,.0f} img/s) and the training-set sizes "
+                f"From the fastest measured configuration (`{best['section']}` in run "
+                f"{label(best['file'])}: {rate:,.0f} img/s) and the training-set sizes "
                 f"({', '.join(f'{k} {v:,}' for k, v in TRAIN_IMAGES.items())}) × "
                 f"{EPOCHS} epochs; evaluation time is small in comparison.", "",
                 "| part | training images | at the optimised rate | at the eager rate |",
