@@ -8,13 +8,14 @@ DEMO_OUT ?= $(RUNS)/demo-texture
 DEMO_ARGS ?= --data synthetic --category texture --root data/synthetic \
 	--teacher-weights auto --image-size 128 --epochs 8 --set train.batch_size=8
 
-.PHONY: help setup setup-book test lint demo clean-demo bench book
+.PHONY: help setup setup-book test lint demo clean-demo bench book reproduce
 
 help:
 	@echo "make setup   - create $(VENV) and install the package with dev extras (pinned torch)"
 	@echo "make demo    - train + evaluate on the embedded synthetic texture set (CPU ok)"
 	@echo "make test    - run the test suite"
 	@echo "make lint    - ruff"
+	@echo "make reproduce [PROFILE=demo|smoke|paper] - run the notebooks, then build the book"
 	@echo "make book    - build the jupyter-book into _build/html (warnings are errors)"
 	@echo "make bench   - throughput/memory benchmark on this device -> benchmarks/results/"
 
@@ -52,6 +53,14 @@ bench: setup
 
 book: setup-book
 	$(BIN)/python benchmarks/summarize.py
+	$(BIN)/python -m multiad.reproduce --placeholders
 	rm -rf _build/html _build/.doctrees
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "book: _build/html/index.html"
+
+PROFILE ?= demo
+# Runs every notebook of the profile (finished runs are kept), then builds the book even
+# when a notebook failed, and exits non-zero in that case.
+reproduce: setup-book
+	$(BIN)/python -m multiad.reproduce --profile $(PROFILE); status=$$?; \
+	$(MAKE) book && exit $$status

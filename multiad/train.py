@@ -185,7 +185,7 @@ def save_torch(path: Path, obj: Any) -> None:
     atomic_write(path, lambda fh: fh.write(buf.getbuffer()), binary=True)
 
 
-def _comparable(d: dict[str, Any]) -> dict[str, Any]:
+def comparable_config(d: dict[str, Any]) -> dict[str, Any]:
     """Config minus the keys a resumed run may change (epochs, device, batch size of eval)."""
     out = {k: dict(v) for k, v in d.items()}
     for key in ("epochs", "device", "eval_batch_size"):
@@ -198,7 +198,7 @@ def _check_run_dir(cfg: RunConfig, run_dir: Path) -> None:
     existing = run_dir / "config.yaml"
     if existing.exists():
         old = RunConfig.load(existing)
-        if _comparable(old.to_dict()) != _comparable(cfg.to_dict()):
+        if comparable_config(old.to_dict()) != comparable_config(cfg.to_dict()):
             raise RunConfigMismatch(
                 f"{existing}: this run folder holds a run with a different configuration. "
                 "Use another output folder, or --fresh to discard the old run.")

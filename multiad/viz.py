@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib import colormaps  # noqa: E402
-
-from multiad.atomic import atomic_path  # noqa: E402
+from multiad.atomic import atomic_path
 
 
 def colorize(heat: np.ndarray, vmin: float, vmax: float, cmap: str = "jet") -> np.ndarray:
@@ -44,7 +41,8 @@ def example_grid(path: str | Path, images: Sequence[np.ndarray],
                  titles: Sequence[str], vmin: float, vmax: float) -> Path:
     """Rows of image | ground truth | heatmap overlay (the layout of the paper's Figs. 6–8)."""
     rows = len(images)
-    fig, axes = plt.subplots(rows, 3, figsize=(7.5, 2.5 * rows), squeeze=False)
+    fig = Figure(figsize=(7.5, 2.5 * rows))  # no pyplot: leaves the caller's backend alone
+    axes = fig.subplots(rows, 3, squeeze=False)
     for r, (img, mask, heat, title) in enumerate(zip(images, masks, maps, titles, strict=True)):
         axes[r, 0].imshow(img)
         axes[r, 0].set_ylabel(title, fontsize=8)
@@ -59,5 +57,4 @@ def example_grid(path: str | Path, images: Sequence[np.ndarray],
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
     return Path(path)

@@ -1,0 +1,142 @@
+"""Reading a profile's results back: tables next to the paper's, provenance, plots.
+
+Used by the book's notebooks; every number it returns comes from a run's
+``metrics.json`` / ``train.json``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from multiad.reproduce import REFERENCE_DIR, Profile
+
+METRICS = ("image_auroc", "pixel_auroc", "aupro", "image_f1_max")
+
+
+def paper_dataset(kind: str, category: str | None) -> str | None:
+    """The paper's name for a dataset (as in its tables), None for synthetic sets."""
+    if kind == "mvtec":
+        return category
+    return kind if kind in ("brain", "liver", "retina") else None
+
+
+def load_run(run: Path) -> dict[str, Any]:
+    m = json.loads((run / "metrics.json").read_text())
+    cfg = m["config"]
+    row = {"run": str(run), "dataset_id": run.parent.name, "seed": m["seed"],
+           "kind": cfg["data"]["kind"], "category": cfg["data"]["category"],
+           "paper_dataset": paper_dataset(cfg["data"]["kind"], cfg["data"]["category"]),
+           "teacher": m["teacher"]["kind"], "epochs": m["epochs_trained"],
+           "image_size": cfg["data"]["image_size"],
+           "commit": (m["train_provenance"].get("commit") or "unknown")[:10],
+           "device": m["train_provenance"].get("device", {}).get("name"),
+           "train_min": round(m["train_wall_s"] / 60, 1)}
+    for k in METRICS:
+        v = m["metrics"].get(k)
+        row[k] = 100 * v if isinstance(v, float) else None
+    return row
+
+
+def collect(results_dir: str | Path) -> pd.DataFrame:
+    """One row per finished run (``runs/<dataset>/seed<k>/metrics.json``)."""
+    runs = sorted(Path(results_dir).glob("runs/*/seed*/metrics.json"))
+    return pd.DataFrame([load_run(p.parent) for p in runs])
+
+
+def paper_reference() -> pd.DataFrame:
+    return pd.read_csv(REFERENCE_DIR / "paper_tables_2_3.csv")
+
+
+def mean_std(values: pd.Series) -> str:
+    v = values.dropna()
+    if v.empty:
+        return "—"
+    return f"{v.mean():.1f}" if len(v) == 1 else f"{v.mean():.1f} ± {v.std(ddof=1):.1f}"
+
+
+def comparison(df: pd.DataFrame, domain: str) -> pd.DataFrame:
+    """Our Multi-AD next to the paper's Multi-AD and its baselines (image/pixel AUROC, %)."""
+    ref = paper_reference()
+    ref = ref[ref.domain == domain]
+    rows = []
+    for ds_id, g in df.groupby("dataset_id", sort=False):
+        name = g.paper_dataset.iloc[0]
+        row: dict[str, Any] = {"dataset": name or ds_id, "seeds": len(g)}
+        for metric, short in (("image_auroc", "I"), ("pixel_auroc", "P")):
+            ours = g[metric].dropna()
+            paper = ref[(ref.dataset == name) & (ref.method == "Multi-AD")
+                        & (ref.metric == metric)].value_percent
+            row[f"ours {short}"] = mean_std(g[metric])
+            row[f"paper {short}"] = f"{paper.iloc[0]:.1f}" if len(paper) else "—"
+            row[f"Δ {short}"] = (f"{ours.mean() - paper.iloc[0]:+.1f}"
+                                 if len(paper) and len(ours) else "—")
+        row["ours AUPRO"] = mean_std(g["aupro"])
+        row["ours F1-max"] = mean_std(g["image_f1_max"])
+        rows.append(row)
+    run = set(df.paper_dataset.dropna()) if len(df) else set()
+    for name in ref[ref.method == "Multi-AD"].dataset.drop_duplicates():
+        if name in run:
+            continue
+        row = {"dataset": name, "seeds": 0}
+        for metric, short in (("image_auroc", "I"), ("pixel_auroc", "P")):
+            paper = ref[(ref.dataset == name) & (ref.method == "Multi-AD")
+                        & (ref.metric == metric)].value_percent
+            row[f"ours {short}"] = "not run" if name != "average" else _average(df, ref, metric)
+            row[f"paper {short}"] = f"{paper.iloc[0]:.1f}"
+            row[f"Δ {short}"] = "—"
+        row["ours AUPRO"] = row["ours F1-max"] = "—"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _average(df: pd.DataFrame, ref: pd.DataFrame, metric: str) -> str:
+    """Our average over the paper's datasets of the domain, when every one of them ran."""
+    names = set(ref.dataset) - {"average"}
+    if not len(df) or not names <= set(df.paper_dataset.dropna()):
+        return "needs all datasets"
+    per_dataset = df[df.paper_dataset.isin(names)].groupby("paper_dataset")[metric].mean()
+    return f"{per_dataset.mean():.1f}"
+
+
+def baselines(domain: str) -> pd.DataFrame:
+    """The paper's other methods, as reported (image/pixel AUROC, %)."""
+    ref = paper_reference()
+    ref = ref[(ref.domain == domain) & (ref.method != "Multi-AD")]
+    wide = ref.pivot_table(index="dataset", columns=["method", "metric"],
+                           values="value_percent", sort=False)
+    wide.columns = [f"{m} {'I' if k == 'image_auroc' else 'P'}" for m, k in wide.columns]
+    return wide
+
+
+def provenance(df: pd.DataFrame) -> pd.DataFrame:
+    cols = ["dataset_id", "seed", "teacher", "epochs", "image_size", "commit", "device",
+            "train_min"]
+    return df[cols].reset_index(drop=True)
+
+
+def banner_html(profile: Profile, df: pd.DataFrame | None = None) -> str:
+    """The box every page shows: which profile made it, and when it is not the paper's."""
+    parts = [f"<b>Profile <code>{html.escape(profile.name)}</code>.</b> "
+             f"{html.escape(profile.description)}"]
+    warn = not profile.paper_numbers
+    if warn:
+        parts.append("These results come from the embedded demo data or a shortened run: "
+                     "<b>they are not the paper's numbers.</b>")
+    if df is not None and len(df) and (df.teacher == "random").any():
+        warn = True
+        parts.append("Some runs used a <b>random teacher</b> (no ImageNet weights were "
+                     "available): not comparable with the paper.")
+    kind, title = ("warning", "Not the paper's numbers") if warn else ("note", "Provenance")
+    body = "".join(f"<p>{p}</p>" for p in parts)
+    return (f'<div class="admonition {kind}"><p class="admonition-title">{title}</p>'
+            f"{body}</div>")
+
+
+def show(df: pd.DataFrame) -> object:
+    """A table for display without the integer index, numbers to 2 decimals."""
+    return df.style.hide(axis="index").format(precision=2)
