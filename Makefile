@@ -35,7 +35,7 @@ $(VENV)/.installed-book: $(VENV)/.installed
 
 setup-book: $(VENV)/.installed-book
 
-test: setup
+test: setup-book
 	$(BIN)/python -m pytest -q
 
 lint: setup
