@@ -229,21 +229,20 @@ def calibrate(trainer: Trainer, images_u8: torch.Tensor, progress: bool = True
     model.eval()
     bs = trainer.cfg.train.eval_batch_size
     moments = MapMoments(4)
-    batches = range(0, len(images_u8), bs)
-    for i in tqdm(batches, desc="calibrating MFF", disable=not progress, leave=False):
+    kept = []  # layer maps are small (native resolution): one network pass serves both uses
+    for i in tqdm(range(0, len(images_u8), bs), desc="calibrating MFF", disable=not progress,
+                  leave=False):
         with trainer.autocast():
-            maps = model.maps(trainer.prepare(images_u8[i:i + bs]))
-        moments.update([m.float() for m in maps])
+            maps = [m.float() for m in model.maps(trainer.prepare(images_u8[i:i + bs]))]
+        moments.update(maps)
+        kept.append(maps)
     stats = moments.result()
     if model.mff is not None:
         model.mff.calibrate(stats)
-    scores = []
     size = (images_u8.shape[-2], images_u8.shape[-1])
-    for i in batches:
-        with trainer.autocast():
-            maps = model.maps(trainer.prepare(images_u8[i:i + bs]))
-        fused = fuse_maps([m.float() for m in maps], size, model.mff, trainer.cfg.model.map_fusion)
-        scores.append(image_score(gaussian_blur(fused, trainer.cfg.model.sigma)).cpu())
+    scores = [image_score(gaussian_blur(fuse_maps(maps, size, model.mff,
+                                                  trainer.cfg.model.map_fusion),
+                                        trainer.cfg.model.sigma)).cpu() for maps in kept]
     s = torch.cat(scores).double().numpy()
     return {"map_stats": [{"mean": m, "var": v} for m, v in stats],
             "train_scores": {"max": float(s.max()), "p99": float(np.quantile(s, 0.99)),
