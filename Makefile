@@ -8,7 +8,7 @@ DEMO_OUT ?= $(RUNS)/demo-texture
 DEMO_ARGS ?= --data synthetic --category texture --root data/synthetic \
 	--teacher-weights auto --image-size 128 --epochs 8 --set train.batch_size=8
 
-.PHONY: help setup setup-book test lint demo clean-demo bench book reproduce
+.PHONY: help setup setup-book test lint demo clean-demo bench book reproduce check-book
 
 help:
 	@echo "make setup   - create $(VENV) and install the package with dev extras (pinned torch)"
@@ -17,6 +17,7 @@ help:
 	@echo "make lint    - ruff"
 	@echo "make reproduce [PROFILE=demo|smoke|paper] - run the notebooks, then build the book"
 	@echo "make book    - build the jupyter-book into _build/html (warnings are errors)"
+	@echo "make check-book - browser test of the built book (Debian chromium + playwright, offline)"
 	@echo "make bench   - throughput/memory benchmark on this device -> benchmarks/results/"
 
 $(BIN)/python:
@@ -57,6 +58,11 @@ book: setup-book
 	rm -rf _build/html _build/.doctrees
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "book: _build/html/index.html"
+
+# Opens every page of the built book (make book) in Debian's chromium (apt-get install -y
+# chromium; never `playwright install`); fails, instead of skipping, without book or browser.
+check-book: setup-book
+	MULTIAD_BROWSER_TEST=required $(BIN)/python -m pytest -q -m browser tests/test_book_browser.py
 
 PROFILE ?= demo
 # Runs every notebook of the profile (finished runs are kept), then builds the book even

@@ -21,6 +21,10 @@ class RunConfigMismatch(RuntimeError):
 
 DATA_KINDS = ("synthetic", "mvtec", "brain", "liver", "retina", "folder")
 
+# Model switches that act after training only (Ψ, map fusion, smoothing): a trained student
+# is evaluated under each of them without training again (the ablation's MFF on/off, σ, ...)
+EVAL_ONLY_MODEL_KEYS = ("mff", "mff_relu", "map_fusion", "sigma")
+
 
 @dataclass
 class DataConfig:
@@ -67,6 +71,7 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     channels_last: bool = True  # on CUDA
     compile: bool = False  # torch.compile teacher and student (CUDA only)
+    cuda_graph: bool = False  # replay each full-batch step from a CUDA graph (CUDA only)
     deterministic: bool = True
     eval_batch_size: int = 32
     checkpoint_every: int = 1  # epochs between checkpoints (the last epoch always saves)

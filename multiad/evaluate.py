@@ -11,6 +11,7 @@ Writes into the run folder (all atomically):
 
 from __future__ import annotations
 
+import csv
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from multiad.atomic import atomic_path, write_json
+from multiad.atomic import atomic_path, atomic_write, write_json
 from multiad.data import load_dataset, normalize, preload
 from multiad.metrics import evaluate_test_set
 from multiad.provenance import provenance, select_device
@@ -98,13 +99,34 @@ def write_heatmaps(out_dir: Path, images_rgb: np.ndarray, masks: np.ndarray,
                             "normal image"}
 
 
+def write_per_image(path: Path, paths: list[str], defects: list[str], labels: np.ndarray,
+                    scores: np.ndarray, masks: np.ndarray) -> None:
+    """One row per test image: its score and the ground-truth area (for Figure 8's rule)."""
+    area = masks.reshape(len(masks), -1).astype(bool).mean(axis=1)
+
+    def write(fh: Any) -> None:
+        w = csv.writer(fh)
+        w.writerow(["index", "path", "defect", "label", "score", "gt_area"])
+        for i, p in enumerate(paths):
+            w.writerow([i, p, defects[i], int(labels[i]), f"{scores[i]:.6g}", f"{area[i]:.6g}"])
+    atomic_write(path, write)
+
+
 def evaluate(run_dir: str | Path, *, device: str = "auto", progress: bool = True,
-             max_overlays: int = 32, save_maps: bool = True) -> dict[str, Any]:
-    """Evaluate ``run_dir``'s model on its test split and write the results there."""
+             max_overlays: int = 32, save_maps: bool = True, out_dir: str | Path | None = None,
+             model_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Evaluate ``run_dir``'s model on its test split and write the results there.
+
+    ``model_overrides`` evaluates the same trained student under other post-training
+    switches (``EVAL_ONLY_MODEL_KEYS``: MFF, its ReLU, map fusion, σ) and ``out_dir`` puts
+    that variant's results in their own folder.
+    """
     t0 = time.time()
-    run_dir = Path(run_dir)
+    trained_dir = Path(run_dir)
+    run_dir = Path(out_dir) if out_dir is not None else trained_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
     dev = select_device(device)
-    model, cfg, meta = load_trained(run_dir, dev)
+    model, cfg, meta = load_trained(trained_dir, dev, model_overrides)
     data = load_dataset(cfg.data.kind, cfg.data.root, cfg.data.category)
     cache = cfg.data.cache_dir or str(Path(data.root) / ".multiad-cache")
     split = preload(data.test, size=cfg.data.image_size, cache_dir=cache, progress=progress)
@@ -118,6 +140,8 @@ def evaluate(run_dir: str | Path, *, device: str = "auto", progress: bool = True
     figures = write_heatmaps(run_dir / "heatmaps", _to_rgb_u8(split.images),
                              split.masks.numpy(), res.smoothed.numpy(), res.scores.numpy(),
                              labels, split.defects, split.paths, max_overlays)
+    write_per_image(run_dir / "per_image.csv", split.paths, split.defects, labels,
+                    res.scores.numpy(), split.masks.numpy())
     if save_maps:
         with atomic_path(run_dir / "maps.npz") as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(fh, scores=res.scores.numpy(), labels=labels,
@@ -126,6 +150,8 @@ def evaluate(run_dir: str | Path, *, device: str = "auto", progress: bool = True
     result = {
         "metrics": metrics,
         "run": str(run_dir),
+        "trained_in": str(trained_dir),
+        "model_overrides": dict(model_overrides or {}),
         "config": cfg.to_dict(),
         "teacher": meta["teacher"],
         "seed": cfg.train.seed,

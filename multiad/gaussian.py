@@ -32,11 +32,16 @@ def _device_kernel(sigma: float, size: int | None, dtype: torch.dtype,
 
 
 def gaussian_blur(maps: torch.Tensor, sigma: float = 4.0, size: int | None = None) -> torch.Tensor:
-    """Separable Gaussian blur of N×1×H×W (or N×H×W) maps with reflect padding."""
+    """Separable Gaussian blur of N×1×H×W (or N×H×W) maps with reflect padding.
+
+    On maps smaller than the kernel (tiny test images, large σ) the taps are truncated to
+    2·min(H, W) − 1 and renormalised, since reflect padding must stay inside the map.
+    """
     if sigma <= 0:
         return maps
     squeeze = maps.dim() == 3
     x = maps[:, None] if squeeze else maps
+    size = min(size or kernel_size_for(sigma), 2 * min(x.shape[-2:]) - 1)
     k = _device_kernel(sigma, size, x.dtype, x.device)
     pad = k.numel() // 2
     x = F.pad(x, (pad, pad, 0, 0), mode="reflect")

@@ -1,11 +1,13 @@
 """`make reproduce`: profiles → papermill-run notebooks → results → the book.
 
 A *profile* (``multiad/profiles/<name>.yaml``) says which datasets, how long, which
-teacher and device. Its runs are grouped (``industrial``, ``medical``); each group is one
-parameterised notebook (``book/templates/dataset_group.ipynb``) that trains and evaluates
-every dataset of the group into ``results/<profile>/runs/<dataset>/seed<k>/`` and plots
-them; ``book/templates/tables.ipynb`` then rebuilds the paper's tables from those
-results. Executed notebooks land in ``book/executed/`` for the book to render.
+teacher and device, and which ablations. Each dataset page (MVTec AD with its categories,
+Brain MRI, Liver CT, Retinal OCT, or the embedded synthetic sets) is one run of the
+parameterised notebook ``book/templates/dataset.ipynb``, which trains and evaluates its
+runs into ``results/<profile>/runs/<job>/seed<k>/``; each ablation (Table 4, and our
+extended switches) is one run of ``book/templates/ablation.ipynb``; then the tables,
+figures and explorer notebooks rebuild the paper's tables and figures from those results.
+Executed notebooks land in ``book/executed/`` for the book to render.
 
 Incremental and failure-tolerant: a run with a ``metrics.json`` is not redone, an
 interrupted run resumes from its checkpoint, a failing notebook is reported and kept
@@ -32,17 +34,95 @@ REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATES = REPO / "book" / "templates"
 EXECUTED = REPO / "book" / "executed"
-GROUPS = ("industrial", "medical")
+DOMAINS = ("industrial", "medical")
+# every dataset page the book has a place for (the table of contents is static)
+DATASET_PAGES = {"mvtec": "MVTec AD", "brain": "Brain MRI (BMAD)", "liver": "Liver CT (BMAD)",
+                 "retina": "Retinal OCT (BMAD)",
+                 "synthetic-texture": "Synthetic textures (industrial-like demo data)",
+                 "synthetic-medical": "Synthetic phantoms (medical-like demo data)"}
 
 
 @dataclass
 class Job:
-    """One dataset of a profile."""
+    """One dataset (one MVTec category, one BMAD set) of a profile."""
 
     id: str
     kind: str
     root: str
     category: str | None = None
+
+
+@dataclass
+class DatasetPage:
+    """The jobs one dataset notebook runs, and the paper's domain (Table 2 or 3) they are in."""
+
+    id: str
+    title: str
+    domain: str
+    jobs: list[Job]
+
+
+@dataclass
+class Setting:
+    """One row of an ablation: a name and the ``model.*`` switches it changes."""
+
+    id: str
+    label: str
+    set: dict[str, Any]
+    study: int | None = None  # Table 4's study number, where it is one
+
+    def split(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(switches that change training, switches that act after training only)."""
+        from multiad.config import EVAL_ONLY_MODEL_KEYS
+
+        train_set, eval_set = {}, {}
+        for key, value in self.set.items():
+            section, _, name = key.partition(".")
+            if section != "model":
+                raise ValueError(f"ablation setting {self.id!r}: {key} — settings change "
+                                 "model.* switches only")
+            (eval_set if name in EVAL_ONLY_MODEL_KEYS else train_set)[name] = value
+        return train_set, eval_set
+
+
+@dataclass
+class Ablation:
+    id: str
+    title: str
+    datasets: list[str]  # job ids
+    settings: list[Setting]
+
+
+def table4_settings() -> list[Setting]:
+    """Table 4's eight SE / D / MFF combinations, numbered as in the paper."""
+    import csv
+
+    rows = list(csv.DictReader((REFERENCE_DIR / "paper_table_4_ablation.csv").open()))
+    out = []
+    for r in rows:
+        se, d, mff = (r[k] == "1" for k in ("se_block", "discriminator", "mff"))
+        label = " + ".join(n for n, on in (("SE", se), ("D", d), ("MFF", mff)) if on) or "none"
+        out.append(Setting(id=f"study{r['study']}", label=label, study=int(r["study"]),
+                           set={"model.se": se, "model.discriminator": d, "model.mff": mff}))
+    return out
+
+
+# Our switches beyond Table 4 (METHOD_SPEC's open points); "full" is the reference row.
+EXTENDED_SETTINGS = [
+    Setting("full", "Multi-AD as specified", {}),
+    Setting("no-dilation", "no dilation (rates 1,1,1,1)", {"model.dilation_rates": [1, 1, 1, 1]}),
+    Setting("no-fusion", "no student feature fusion", {"model.fusion": False}),
+    Setting("lambda-0.01", "λ_adv = 0.01", {"model.lambda_adv": 0.01}),
+    Setting("lambda-1", "λ_adv = 1", {"model.lambda_adv": 1.0}),
+    Setting("sigma-2", "σ = 2 (smoothing)", {"model.sigma": 2.0}),
+    Setting("sigma-8", "σ = 8 (smoothing)", {"model.sigma": 8.0}),
+    Setting("mff-no-relu", "Ψ without ReLU (standardise only)", {"model.mff_relu": False}),
+    Setting("raw-sum", "no Ψ, sum of raw maps", {"model.mff": False}),
+    Setting("raw-product", "no Ψ, product of raw maps", {"model.mff": False,
+                                                        "model.map_fusion": "product"}),
+]
+ABLATION_TITLES = {"table4": "Table 4: ablation of SE, D and MFF",
+                   "extended": "Extended ablation: our switches"}
 
 
 @dataclass
@@ -52,18 +132,31 @@ class Profile:
     paper_numbers: bool
     config: dict[str, Any]
     seeds: list[int]
-    groups: dict[str, list[Job]]
+    datasets: dict[str, DatasetPage]
+    ablations: dict[str, Ablation] = field(default_factory=dict)
     synthetic: dict[str, int] = field(default_factory=dict)
 
-    def overrides(self, job: Job, seed: int, device: str | None = None) -> list[str]:
-        items = [f"{k}={json.dumps(v) if isinstance(v, (list, dict)) else v}"
-                 for k, v in self.config.items()]
+    @property
+    def jobs(self) -> dict[str, Job]:
+        return {j.id: j for page in self.datasets.values() for j in page.jobs}
+
+    def domain_of(self, job_id: str) -> str:
+        return next(p.domain for p in self.datasets.values() if job_id in
+                    {j.id for j in p.jobs})
+
+    def overrides(self, job: Job, seed: int, device: str | None = None,
+                  extra: dict[str, Any] | None = None) -> list[str]:
+        items = [f"{k}={_yaml_value(v)}" for k, v in {**self.config, **(extra or {})}.items()]
         items += [f"data.kind={job.kind}", f"data.root={job.root}",
                   f"data.category={job.category if job.category is not None else 'null'}",
                   f"train.seed={seed}"]
         if device:
             items.append(f"train.device={device}")
         return items
+
+
+def _yaml_value(v: Any) -> str:
+    return json.dumps(v) if isinstance(v, (list, dict, bool)) or v is None else str(v)
 
 
 def load_profile(name_or_path: str) -> Profile:
@@ -75,13 +168,37 @@ def load_profile(name_or_path: str) -> Profile:
         known = ", ".join(p.stem for p in sorted(PROFILE_DIR.glob("*.yaml")))
         raise ValueError(f"profile {name_or_path!r}: no file {path}; known profiles: {known}")
     d = yaml.safe_load(path.read_text(encoding="utf-8"))
-    unknown = set(d.get("groups", {})) - set(GROUPS)
-    if unknown:
-        raise ValueError(f"{path}: unknown group(s) {sorted(unknown)}; use {GROUPS}")
-    groups = {g: [Job(**j) for j in d.get("groups", {}).get(g) or []] for g in GROUPS}
+    datasets = {}
+    for page_id, page in (d.get("datasets") or {}).items():
+        if page_id not in DATASET_PAGES:
+            raise ValueError(f"{path}: dataset page {page_id!r} has no place in the book; "
+                             f"use one of {', '.join(DATASET_PAGES)}")
+        if page.get("domain") not in DOMAINS:
+            raise ValueError(f"{path}: dataset {page_id!r}: domain must be one of {DOMAINS}")
+        datasets[page_id] = DatasetPage(page_id, page.get("title") or DATASET_PAGES[page_id],
+                                        page["domain"], [Job(**j) for j in page["jobs"]])
+    ids = [j.id for p in datasets.values() for j in p.jobs]
+    if len(ids) != len(set(ids)):
+        raise ValueError(f"{path}: job ids must be unique, got {ids}")
+    ablations = {}
+    for ab_id, ab in (d.get("ablations") or {}).items():
+        if ab_id not in ABLATION_TITLES:
+            raise ValueError(f"{path}: unknown ablation {ab_id!r}; use {list(ABLATION_TITLES)}")
+        missing = set(ab["datasets"]) - set(ids)
+        if missing:
+            raise ValueError(f"{path}: ablation {ab_id!r} names unknown jobs {sorted(missing)}")
+        known = {s.id: s for s in (table4_settings() if ab_id == "table4"
+                                   else EXTENDED_SETTINGS)}
+        chosen = ab.get("settings") or list(known)
+        unknown = set(chosen) - set(known)
+        if unknown:
+            raise ValueError(f"{path}: ablation {ab_id!r}: unknown settings {sorted(unknown)}; "
+                             f"known: {', '.join(known)}")
+        ablations[ab_id] = Ablation(ab_id, ABLATION_TITLES[ab_id], list(ab["datasets"]),
+                                    [known[s] for s in chosen])
     return Profile(name=d["name"], description=" ".join(d["description"].split()),
                    paper_numbers=bool(d.get("paper_numbers")), config=d.get("config") or {},
-                   seeds=list(d.get("seeds") or [0]), groups=groups,
+                   seeds=list(d.get("seeds") or [0]), datasets=datasets, ablations=ablations,
                    synthetic=d.get("synthetic") or {})
 
 
@@ -89,29 +206,93 @@ def run_dir(results_dir: str | Path, job: Job, seed: int) -> Path:
     return Path(results_dir) / "runs" / job.id / f"seed{seed}"
 
 
-def run_job(profile: Profile, job: Job, seed: int, results_dir: str | Path,
-            device: str | None = None, progress: bool = True) -> dict[str, Any]:
-    """Train + evaluate one dataset/seed unless its metrics already exist; return them."""
-    from multiad.config import RunConfig, RunConfigMismatch
-    from multiad.evaluate import evaluate
-    from multiad.train import comparable_config, train
+def ablation_dir(results_dir: str | Path, ablation: str, setting: str, job: Job,
+                 seed: int) -> Path:
+    return Path(results_dir) / "ablation" / ablation / setting / job.id / f"seed{seed}"
 
-    out = run_dir(results_dir, job, seed)
-    metrics = out / "metrics.json"
-    cfg = RunConfig().with_overrides(profile.overrides(job, seed, device)).validate()
-    if metrics.exists():
-        done = json.loads(metrics.read_text())
-        if comparable_config(done["config"]) != comparable_config(cfg.to_dict()):
-            raise RunConfigMismatch(
-                f"{metrics}: finished with another configuration than profile "
-                f"{profile.name!r} now asks for {job.id!r}; move that folder away to rerun")
-        return done
+
+def trained_dir(results_dir: str | Path, train_set: dict[str, Any], job: Job, seed: int) -> Path:
+    """Where the student for a set of training switches lives: the main run when the
+    switches change nothing, else one folder per distinct combination (shared by every
+    ablation row that trains the same way, e.g. Table 4's MFF on/off pairs)."""
+    if not train_set:
+        return run_dir(results_dir, job, seed)
+    key = ",".join(f"{k}={_yaml_value(v).replace(' ', '')}" for k, v in sorted(train_set.items()))
+    return Path(results_dir) / "trained" / key / job.id / f"seed{seed}"
+
+
+def _finished(metrics: Path, cfg_dict: dict[str, Any], what: str) -> dict[str, Any] | None:
+    from multiad.config import RunConfigMismatch
+    from multiad.train import comparable_config
+
+    if not metrics.exists():
+        return None
+    done = json.loads(metrics.read_text())
+    if comparable_config(done["config"]) != comparable_config(cfg_dict):
+        raise RunConfigMismatch(
+            f"{metrics}: finished with another configuration than {what} now asks for; "
+            "move that folder away to rerun")
+    return done
+
+
+def _ensure_data(profile: Profile, job: Job) -> None:
     if job.kind == "synthetic" and profile.synthetic:
         from multiad.data.synthetic import make_synthetic
 
         make_synthetic(job.category or "texture", job.root, seed=0, **profile.synthetic)
+
+
+def run_job(profile: Profile, job: Job, seed: int, results_dir: str | Path,
+            device: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train + evaluate one dataset/seed unless its metrics already exist; return them."""
+    from multiad.config import RunConfig
+    from multiad.evaluate import evaluate
+    from multiad.train import train
+
+    out = run_dir(results_dir, job, seed)
+    cfg = RunConfig().with_overrides(profile.overrides(job, seed, device)).validate()
+    done = _finished(out / "metrics.json", cfg.to_dict(), f"profile {profile.name!r} ({job.id})")
+    if done is not None:
+        return done
+    _ensure_data(profile, job)
     train(cfg, out, progress=progress)
     return evaluate(out, device=device or cfg.train.device, progress=progress)
+
+
+def run_ablation(profile: Profile, ablation: Ablation, setting: Setting, job: Job, seed: int,
+                 results_dir: str | Path, device: str | None = None, progress: bool = True
+                 ) -> dict[str, Any]:
+    """One ablation cell: train only when no finished run already trained the same way,
+    then evaluate under the setting's post-training switches; return the metrics."""
+    from multiad.atomic import write_json
+    from multiad.config import RunConfig
+    from multiad.evaluate import evaluate
+    from multiad.train import train
+
+    out = ablation_dir(results_dir, ablation.id, setting.id, job, seed)
+    cfg = RunConfig().with_overrides(profile.overrides(job, seed, device, setting.set)).validate()
+    done = _finished(out / "metrics.json", cfg.to_dict(),
+                     f"ablation {ablation.id}/{setting.id} ({job.id})")
+    if done is not None:
+        return done
+    # only the switches that differ from the profile's own configuration count
+    base = RunConfig().with_overrides(profile.overrides(job, seed, device)).to_dict()["model"]
+    new = cfg.to_dict()["model"]
+    train_set, eval_set = ({k: v for k, v in part.items() if new[k] != base[k]}
+                           for part in setting.split())
+    src = trained_dir(results_dir, train_set, job, seed)
+    if not train_set:
+        main = run_job(profile, job, seed, results_dir, device, progress)  # the main run
+        if not eval_set:  # this row is the main run itself
+            write_json(out / "metrics.json", {**main, "same_as": main["run"]})
+            return json.loads((out / "metrics.json").read_text())
+    else:
+        _ensure_data(profile, job)
+        train_cfg = RunConfig().with_overrides(profile.overrides(
+            job, seed, device, {f"model.{k}": v for k, v in train_set.items()})).validate()
+        train(train_cfg, src, progress=progress)
+    return evaluate(src, device=device or cfg.train.device, progress=progress, out_dir=out,
+                    model_overrides=eval_set, save_maps=False, max_overlays=0)
 
 
 def preflight(profile: Profile) -> list[str]:
@@ -125,16 +306,15 @@ def preflight(profile: Profile) -> list[str]:
             resolve_teacher_weights("imagenet")
         except TeacherWeightsError as exc:
             problems.append(str(exc))
-    for jobs in profile.groups.values():
-        for job in jobs:
-            if job.kind == "synthetic":
-                continue
-            report = check_dataset(job.kind, job.root, job.category)
-            if not report.ok:
-                problems.append(f"{job.id}: dataset at {job.root} is not usable — run "
-                                f"`multiad check-data --data {job.kind} --root {job.root}"
-                                + (f" --category {job.category}`" if job.category else "`")
-                                + " and see data/README.md")
+    for job in profile.jobs.values():
+        if job.kind == "synthetic":
+            continue
+        report = check_dataset(job.kind, job.root, job.category)
+        if not report.ok:
+            problems.append(f"{job.id}: dataset at {job.root} is not usable — run "
+                            f"`multiad check-data --data {job.kind} --root {job.root}"
+                            + (f" --category {job.category}`" if job.category else "`")
+                            + " and see data/README.md")
     return problems
 
 
@@ -188,10 +368,39 @@ def tag_cells(path: Path, title: str | None = None) -> None:
     nbformat.write(nb, str(path))
 
 
+@dataclass
+class Notebook:
+    """One papermill execution of ``make reproduce``."""
+
+    template: str
+    page: str
+    title: str
+    parameters: dict[str, Any]
+    runs: int  # training/evaluation runs it performs (for the progress line)
+
+
+def plan(profile: Profile) -> list[Notebook]:
+    """The notebooks of a profile, in order: datasets, ablations, then the pages that only
+    read results (tables, figures, explorer)."""
+    seeds = len(profile.seeds)
+    out = [Notebook("dataset.ipynb", page.id, f"{page.title} ({profile.name} profile)",
+                    {"dataset": page.id}, len(page.jobs) * seeds)
+           for page in profile.datasets.values()]
+    out += [Notebook("ablation.ipynb", f"ablation-{ab.id}", f"{ab.title} ({profile.name} "
+                     "profile)", {"ablation": ab.id}, len(ab.datasets) * len(ab.settings) * seeds)
+            for ab in profile.ablations.values()]
+    out += [Notebook("tables.ipynb", "tables", "", {}, 0),
+            Notebook("figures.ipynb", "figures", "", {}, 0)]
+    if (TEMPLATES / "explorer.ipynb").exists():
+        out.append(Notebook("explorer.ipynb", "explorer", "", {}, 0))
+    return out
+
+
 def reproduce(profile_name: str, results_root: str | Path = "results",
               device: str | None = None, timeout: int | None = None,
-              executed_dir: Path = EXECUTED) -> int:
-    """Run every notebook of a profile; return the number of failed notebooks."""
+              executed_dir: Path = EXECUTED, only: list[str] | None = None) -> int:
+    """Run every notebook of a profile (or those whose page is in ``only``); return the
+    number of failed notebooks."""
     profile = load_profile(profile_name)
     results = Path(results_root) / profile.name
     if profile.paper_numbers:
@@ -200,47 +409,46 @@ def reproduce(profile_name: str, results_root: str | Path = "results",
             print(f"make reproduce PROFILE={profile.name}: cannot start:\n- "
                   + "\n- ".join(problems), file=sys.stderr)
             return len(problems)
-    jobs = [(g, len(profile.groups[g])) for g in GROUPS if profile.groups[g]]
-    total = sum(n for _, n in jobs) * len(profile.seeds)
-    print(f"profile {profile.name}: {total} runs in {len(jobs)} notebooks → {results}")
+    notebooks = [nb for nb in plan(profile) if not only or nb.page in only]
+    total = sum(nb.runs for nb in notebooks)
+    print(f"profile {profile.name}: {len(notebooks)} notebooks, {total} runs → {results}")
     failed, done, t0 = 0, 0, time.time()
     params = {"profile": profile_name if Path(profile_name).suffix else profile.name,
-              "results_dir": str(results.resolve()),
-              "device": device or ""}
-    for group, n in jobs:
-        n_runs = n * len(profile.seeds)
-        eta = "" if done == 0 else (
-            f", ETA {(time.time() - t0) / done * (total - done) / 60:.0f} min")
-        print(f"[{done}/{total} runs done{eta}] notebook {group}: {n_runs} runs", flush=True)
-        ok = execute_notebook(TEMPLATES / "dataset_group.ipynb", executed_dir / f"{group}.ipynb",
-                              {**params, "group": group}, results / "failed", timeout,
-                              title=f"{group.capitalize()} images ({profile.name} profile)")
+              "results_dir": str(results.resolve()), "device": device or ""}
+    for k, nb in enumerate(notebooks, 1):
+        elapsed = time.time() - t0
+        eta = f", ETA {elapsed / done * (total - done) / 60:.0f} min" if done else ""
+        print(f"[notebook {k}/{len(notebooks)} · {done}/{total} runs done · "
+              f"{elapsed / 60:.1f} min{eta}] {nb.page}" + (f": {nb.runs} runs" if nb.runs
+                                                           else ""), flush=True)
+        ok = execute_notebook(TEMPLATES / nb.template, executed_dir / f"{nb.page}.ipynb",
+                              {**params, **nb.parameters}, results / "failed", timeout,
+                              title=nb.title or None)
         failed += not ok
-        done += n_runs
-    print(f"[{done}/{total}] notebook tables", flush=True)
-    failed += not execute_notebook(TEMPLATES / "tables.ipynb", executed_dir / "tables.ipynb",
-                                   params, results / "failed", timeout)
+        done += nb.runs
     print(f"profile {profile.name}: finished in {(time.time() - t0) / 60:.1f} min, "
           f"{failed} notebook(s) failed")
     return failed
 
 
-PAGES = {"tables": "Tables 2 and 3", "industrial": "Industrial images",
-         "medical": "Medical images"}
+PAGES = {"tables": "Tables 2 and 3", "figures": "Figures 6, 7 and 8",
+         "ablation-table4": ABLATION_TITLES["table4"],
+         "ablation-extended": ABLATION_TITLES["extended"], "explorer": "Heatmap explorer",
+         **DATASET_PAGES}
 
 
-def ensure_pages() -> None:
+def ensure_pages(executed_dir: Path = EXECUTED) -> None:
     """Placeholder pages for results not produced yet, so the book always builds."""
     import nbformat
     from nbformat.v4 import new_markdown_cell, new_notebook
 
     for name, title in PAGES.items():
-        path = EXECUTED / f"{name}.ipynb"
+        path = executed_dir / f"{name}.ipynb"
         if not path.exists():
             nb = new_notebook(cells=[new_markdown_cell(
-                f"# {title}\n\nNot run yet. `make reproduce` (or `make reproduce "
-                "PROFILE=paper` with the real datasets) runs the notebooks whose results "
-                "appear here.")])
+                f"# {title}\n\nNot run yet: no profile run so far has produced this page. "
+                "`make reproduce` runs the demo profile on the embedded synthetic data, "
+                "`make reproduce PROFILE=paper` the real datasets; see {doc}`../reproduce`.")])
             path.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, str(path))
 
@@ -252,6 +460,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", default="results")
     p.add_argument("--device", help="override the profile's device")
     p.add_argument("--timeout", type=int, help="seconds per notebook cell")
+    p.add_argument("--only", nargs="+", metavar="PAGE",
+                   help="run only these pages (e.g. mvtec tables); default: all")
     p.add_argument("--placeholders", action="store_true",
                    help="only write placeholder pages for results not produced yet")
     args = p.parse_args(argv)
@@ -259,7 +469,8 @@ def main(argv: list[str] | None = None) -> int:
         ensure_pages()
         return 0
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    return 1 if reproduce(args.profile, args.results, args.device, args.timeout) else 0
+    return 1 if reproduce(args.profile, args.results, args.device, args.timeout,
+                          only=args.only) else 0
 
 
 if __name__ == "__main__":

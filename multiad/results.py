@@ -140,3 +140,88 @@ def banner_html(profile: Profile, df: pd.DataFrame | None = None) -> str:
 def show(df: pd.DataFrame) -> object:
     """A table for display without the integer index, numbers to 2 decimals."""
     return df.style.hide(axis="index").format(precision=2)
+
+
+def per_defect(df: pd.DataFrame) -> pd.DataFrame:
+    """Per-defect-type metrics (%) of each dataset, mean ± std over seeds: each defect type
+    against all normal test images (``metrics.json``'s ``per_defect``)."""
+    rows = []
+    for run in df.run if len(df) else []:
+        m = json.loads((Path(run) / "metrics.json").read_text())
+        for defect, v in m["metrics"].get("per_defect", {}).items():
+            rows.append({"dataset": Path(run).parent.name, "defect": defect,
+                         "images": v["n_anomalous"],
+                         **{k: 100 * v[k] if isinstance(v.get(k), float) else None
+                            for k in ("image_auroc", "pixel_auroc", "aupro")}})
+    if not rows:
+        return pd.DataFrame(columns=["dataset", "defect", "images", "image AUROC",
+                                     "pixel AUROC", "AUPRO"])
+    long = pd.DataFrame(rows)
+    out = long.groupby(["dataset", "defect"], sort=False).agg(
+        images=("images", "first"),
+        **{name: (k, mean_std) for k, name in (("image_auroc", "image AUROC"),
+                                               ("pixel_auroc", "pixel AUROC"),
+                                               ("aupro", "AUPRO"))})
+    return out.reset_index()
+
+
+def collect_ablation(results_dir: str | Path, ablation: str) -> pd.DataFrame:
+    """One row per finished ablation cell
+    (``ablation/<ablation>/<setting>/<dataset>/seed<k>/metrics.json``)."""
+    base = Path(results_dir) / "ablation" / ablation
+    rows = []
+    for p in sorted(base.glob("*/*/seed*/metrics.json")):
+        row = load_run(p.parent)
+        row["setting"] = p.parent.parent.parent.name
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def table4(df: pd.DataFrame, profile: Profile) -> pd.DataFrame:
+    """Table 4: for each SE/D/MFF study the domain averages of image/pixel AUROC (%) over
+    the datasets that ran (mean over seeds first), next to the paper's and the difference."""
+    from multiad.reproduce import table4_settings
+
+    ref = pd.read_csv(REFERENCE_DIR / "paper_table_4_ablation.csv").set_index("study")
+    settings = {s.id: s for s in table4_settings()}  # all eight rows, run or not
+    if len(df):
+        df = df.assign(domain=[profile.domain_of(d) for d in df.dataset_id])
+    rows = []
+    for sid, s in settings.items():
+        r = ref.loc[s.study]
+        row: dict[str, Any] = {"study": s.study, "SE": "✓" if r.se_block else "",
+                               "D": "✓" if r.discriminator else "",
+                               "MFF": "✓" if r.mff else ""}
+        for domain, short in (("medical", "med"), ("industrial", "ind")):
+            g = df[(df.setting == sid) & (df.domain == domain)] if len(df) else df
+            per_ds = g.groupby("dataset_id")[["image_auroc", "pixel_auroc"]].mean() \
+                if len(g) else None
+            for metric, m in (("image_auroc", "I"), ("pixel_auroc", "P")):
+                paper = float(r[f"{domain}_{metric}"])
+                ours = per_ds[metric].mean() if per_ds is not None else float("nan")
+                row[f"{short} {m} ours"] = f"{ours:.1f}" if ours == ours else "not run"
+                row[f"{short} {m} paper"] = f"{paper:.1f}"
+                row[f"{short} {m} Δ"] = f"{ours - paper:+.1f}" if ours == ours else "—"
+            row[f"{short} datasets"] = 0 if per_ds is None else len(per_ds)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def setting_table(df: pd.DataFrame, settings: list[Any], reference: str) -> pd.DataFrame:
+    """Per setting and dataset: image/pixel AUROC and AUPRO (%), mean ± std over seeds, and
+    the change of the mean against the ``reference`` setting."""
+    if not len(df):
+        return pd.DataFrame()
+    ref = df[df.setting == reference].groupby("dataset_id")[list(METRICS)].mean()
+    rows = []
+    for s in settings:
+        for ds, g in df[df.setting == s.id].groupby("dataset_id", sort=False):
+            row = {"setting": s.id, "what": s.label, "dataset": ds, "seeds": len(g)}
+            for k, name in (("image_auroc", "image AUROC"), ("pixel_auroc", "pixel AUROC"),
+                            ("aupro", "AUPRO")):
+                row[name] = mean_std(g[k])
+                row[f"Δ {name.split()[0]}"] = (f"{g[k].mean() - ref.loc[ds, k]:+.1f}"
+                                              if ds in ref.index and s.id != reference
+                                              else "—")
+            rows.append(row)
+    return pd.DataFrame(rows)

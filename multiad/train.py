@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from multiad.anomaly_map import fuse_maps, image_score
 from multiad.atomic import atomic_write, write_json
-from multiad.config import RunConfig, RunConfigMismatch
+from multiad.config import EVAL_ONLY_MODEL_KEYS, RunConfig, RunConfigMismatch
 from multiad.data import load_dataset, normalize, preload
 from multiad.gaussian import gaussian_blur
 from multiad.losses import (
@@ -186,9 +186,11 @@ def save_torch(path: Path, obj: Any) -> None:
 
 
 def comparable_config(d: dict[str, Any]) -> dict[str, Any]:
-    """Config minus the keys a resumed run may change (epochs, device, batch size of eval)."""
-    out = {k: dict(v) for k, v in d.items()}
-    for key in ("epochs", "device", "eval_batch_size"):
+    """Config minus the keys a resumed run may change (epochs, device, evaluation batch,
+    how the step is executed); keys added to ``RunConfig`` later count at their default."""
+    out = {k: dict(v) for k, v in RunConfig.from_dict(d).to_dict().items()}
+    for key in ("epochs", "device", "eval_batch_size", "compile", "cuda_graph",
+                "checkpoint_every"):
         out["train"].pop(key, None)
     out["data"].pop("cache_dir", None)
     return out
@@ -282,6 +284,12 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = True, progress:
         return model_path
 
     bs = cfg.train.batch_size
+    graphed = None
+    if cfg.train.cuda_graph and device.type == "cuda" and n >= bs and start < cfg.train.epochs:
+        from multiad.cuda_graph import GraphedStep
+
+        # the same step without launch overhead; warm-up steps are undone before capture
+        graphed = GraphedStep(trainer, (bs, *images.shape[1:]))
     every = max(1, cfg.train.checkpoint_every)
     bar = tqdm(range(start, cfg.train.epochs), desc=f"train {data.name}", unit="epoch",
                disable=not progress, initial=start, total=cfg.train.epochs)
@@ -292,7 +300,12 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = True, progress:
         steps = 0
         for i in range(0, n, bs):
             idx = order[i:i + bs]
-            out = trainer.step(trainer.prepare(images[idx.to(images.device)]))
+            x = trainer.prepare(images[idx.to(images.device)])
+            if graphed is not None and len(idx) == bs:
+                out = graphed(x)
+                graphed.join()  # the loss sums below run on the current stream
+            else:
+                out = trainer.step(x)
             for k, v in out.items():
                 sums[k] += v
             steps += 1
@@ -324,9 +337,15 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = True, progress:
     return model_path
 
 
-def load_trained(run_dir: str | Path, device: torch.device | str = "cpu"
+def load_trained(run_dir: str | Path, device: torch.device | str = "cpu",
+                 model_overrides: dict[str, Any] | None = None
                  ) -> tuple[MultiADModel, RunConfig, dict[str, Any]]:
-    """Rebuild the trained T + S + Ψ of a run folder, in eval mode."""
+    """Rebuild the trained T + S + Ψ of a run folder, in eval mode.
+
+    ``model_overrides`` may change the switches that act after training only
+    (``EVAL_ONLY_MODEL_KEYS``: MFF on/off, its ReLU, sum/product fusion, σ); Ψ is then
+    calibrated from the normal-map statistics the run recorded.
+    """
     path = Path(run_dir) / "model.pt"
     if not path.exists():
         raise FileNotFoundError(f"{path}: no trained model here. Train first: multiad train "
@@ -334,8 +353,18 @@ def load_trained(run_dir: str | Path, device: torch.device | str = "cpu"
     blob = torch.load(path, map_location="cpu", weights_only=False)
     meta = blob["meta"]
     cfg = RunConfig.from_dict(meta["config"], source=str(path))
+    overrides = dict(model_overrides or {})
+    bad = set(overrides) - set(EVAL_ONLY_MODEL_KEYS)
+    if bad:
+        raise ValueError(f"{path}: {sorted(bad)} change training; only "
+                         f"{', '.join(EVAL_ONLY_MODEL_KEYS)} can vary for a trained model")
+    if overrides:
+        cfg = cfg.with_overrides([f"model.{k}={v}" for k, v in overrides.items()]).validate()
     model = MultiADModel(cfg.model)
     model.student.load_state_dict(blob["student"])
     if model.mff is not None:
-        model.mff.load_state_dict(blob["mff"])
+        if overrides or blob["mff"] is None:
+            model.mff.calibrate([(s["mean"], s["var"]) for s in meta["map_stats"]])
+        else:
+            model.mff.load_state_dict(blob["mff"])
     return model.to(device).eval(), cfg, meta

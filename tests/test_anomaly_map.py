@@ -90,3 +90,13 @@ def test_fusion_sum_and_product_eq14():
                                up[0] * up[1] * up[2] * up[3])
     with pytest.raises(ValueError):
         fuse_maps(maps, (32, 32), mode="max")
+
+
+def test_gaussian_blur_on_maps_smaller_than_the_kernel():
+    x = torch.zeros(2, 16, 16)
+    x[:, 8, 8] = 1.0
+    y = gaussian_blur(x, sigma=8.0)  # 65 taps on a 16×16 map: truncated to 31, renormalised
+    assert y.shape == x.shape and torch.isfinite(y).all()
+    assert float(y[0, 8, 8]) > float(y[0, 0, 0])
+    ones = torch.ones(1, 4, 4)
+    assert torch.allclose(gaussian_blur(ones, sigma=8.0), ones)

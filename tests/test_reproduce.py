@@ -8,16 +8,19 @@ import nbformat
 import pytest
 import yaml
 
-from multiad.reproduce import GROUPS, load_profile, preflight, reproduce
+from multiad.reproduce import DATASET_PAGES, load_profile, plan, preflight, reproduce
 from multiad.results import collect, comparison
 
 
-def _profile(tmp_path, groups, name="tiny"):
+def _profile(tmp_path, tex, med, name="tiny", ablations=None):
     d = {"name": name, "description": "test profile", "paper_numbers": False,
          "config": {"data.image_size": 32, "model.teacher_weights": "random",
                     "train.epochs": 1, "train.batch_size": 8, "train.device": "cpu"},
          "synthetic": {"size": 48, "n_train": 8, "n_test_good": 4, "n_test_per_defect": 2},
-         "seeds": [0], "groups": groups}
+         "seeds": [0],
+         "datasets": {"synthetic-texture": {"domain": "industrial", "jobs": [tex]},
+                      "synthetic-medical": {"domain": "medical", "jobs": [med]}},
+         "ablations": ablations or {}}
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(d))
     return path
@@ -29,18 +32,39 @@ def _errors(nb_path):
             if o.get("output_type") == "error"]
 
 
-@pytest.mark.parametrize("name", ["smoke", "demo", "paper"])
+@pytest.mark.parametrize("name", ["smoke", "demo", "gpu-smoke", "paper"])
 def test_shipped_profiles_load(name):
     prof = load_profile(name)
-    assert set(prof.groups) == set(GROUPS) and prof.seeds
+    assert set(prof.datasets) <= set(DATASET_PAGES) and prof.seeds
+    assert {"table4", "extended"} == set(prof.ablations)
+    pages = [nb.page for nb in plan(prof)]
+    assert pages[-3:-1] == ["tables", "figures"] or pages[-2:] == ["tables", "figures"]
     if name == "paper":
-        assert prof.paper_numbers and len(prof.groups["industrial"]) == 15
-        assert [j.kind for j in prof.groups["medical"]] == ["brain", "liver", "retina"]
+        assert list(prof.datasets) == ["mvtec", "brain", "liver", "retina"]
+        assert prof.paper_numbers and len(prof.datasets["mvtec"].jobs) == 15
+        assert {prof.domain_of(j) for j in ("brain", "liver", "retina")} == {"medical"}
+        assert len(prof.ablations["table4"].datasets) == 18
+        assert len(prof.ablations["table4"].settings) == 8
         assert prof.config["train.epochs"] == 250
 
 
+def test_profile_errors_name_the_file_and_the_fix(tmp_path):
+    job = {"id": "tex", "kind": "synthetic", "category": "texture", "root": "x"}
+    bad = _profile(tmp_path, job, {**job, "id": "med"}, ablations={
+        "table4": {"datasets": ["nope"]}})
+    with pytest.raises(ValueError, match=r"tiny.yaml: ablation 'table4' names unknown jobs"):
+        load_profile(str(bad))
+    bad = _profile(tmp_path, job, {**job, "id": "med"}, ablations={
+        "extended": {"datasets": ["tex"], "settings": ["sigma-3"]}})
+    with pytest.raises(ValueError, match="unknown settings.*known: full"):
+        load_profile(str(bad))
+    bad = _profile(tmp_path, job, job)
+    with pytest.raises(ValueError, match="job ids must be unique"):
+        load_profile(str(bad))
+
+
 def test_unknown_profile_lists_known_ones():
-    with pytest.raises(ValueError, match="known profiles: demo, paper, smoke"):
+    with pytest.raises(ValueError, match="known profiles: demo, gpu-smoke, paper, smoke"):
         load_profile("nope")
 
 
@@ -58,12 +82,14 @@ def test_paper_profile_refuses_to_start_without_data(tmp_path, monkeypatch):
 
 def test_reproduce_runs_notebooks_incrementally_and_survives_a_failure(tmp_path):
     root = str(tmp_path / "synthetic")
-    good = _profile(tmp_path, {
-        "industrial": [{"id": "tex", "kind": "synthetic", "category": "texture", "root": root}],
-        "medical": [{"id": "med", "kind": "synthetic", "category": "medical", "root": root}]})
+    tex = {"id": "tex", "kind": "synthetic", "category": "texture", "root": root}
+    good = _profile(tmp_path, tex,
+                    {"id": "med", "kind": "synthetic", "category": "medical", "root": root},
+                    ablations={"table4": {"datasets": ["tex"], "settings": ["study1", "study2"]}})
     ex, res = tmp_path / "executed", tmp_path / "results"
     assert reproduce(str(good), res, executed_dir=ex) == 0
-    for page in ("industrial", "medical", "tables"):
+    for page in ("synthetic-texture", "synthetic-medical", "ablation-table4", "tables",
+                 "figures"):
         assert (ex / f"{page}.ipynb").exists() and not _errors(ex / f"{page}.ipynb")
     tables = (ex / "tables.ipynb").read_text()
     assert "Not the paper" in tables and "not run" in tables
@@ -71,16 +97,16 @@ def test_reproduce_runs_notebooks_incrementally_and_survives_a_failure(tmp_path)
     assert sorted(df.dataset_id) == ["med", "tex"] and df.image_auroc.between(0, 100).all()
     model = res / "tiny" / "runs" / "tex" / "seed0" / "model.pt"
     stamp = model.stat().st_mtime_ns
-    before = (ex / "medical.ipynb").read_bytes()
+    before = (ex / "synthetic-medical.ipynb").read_bytes()
+    assert "Figure 8" in (ex / "figures.ipynb").read_text()
+    assert "99.6" in (ex / "ablation-table4.ipynb").read_text()  # the paper's Table 4 row 1
 
-    broken = _profile(tmp_path, {
-        "industrial": [{"id": "tex", "kind": "synthetic", "category": "texture", "root": root}],
-        "medical": [{"id": "med", "kind": "folder", "category": None,
-                     "root": str(tmp_path / "missing")}]})
+    broken = _profile(tmp_path, tex, {"id": "med", "kind": "folder", "category": None,
+                                      "root": str(tmp_path / "missing")})
     assert reproduce(str(broken), res, executed_dir=ex) == 1
     assert model.stat().st_mtime_ns == stamp  # finished run not redone
-    assert (ex / "medical.ipynb").read_bytes() == before  # last good page kept
-    assert (res / "tiny" / "failed" / "medical.ipynb").exists()
+    assert (ex / "synthetic-medical.ipynb").read_bytes() == before  # last good page kept
+    assert (res / "tiny" / "failed" / "synthetic-medical.ipynb").exists()
     assert not _errors(ex / "tables.ipynb")
 
 

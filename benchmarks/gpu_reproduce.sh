@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `make reproduce` end to end on a GPU machine that has torch but no Jupyter stack.
+# Usage: bash benchmarks/gpu_reproduce.sh OUT_DIR [PROFILE]
+# Wheels for papermill, ipykernel & co. are installed from .whl/ when it exists (see
+# benchmarks/README.md); results and executed notebooks are packed into OUT_DIR.
+set -uo pipefail
+out=${1:?usage: gpu_reproduce.sh OUT_DIR [PROFILE]}
+profile=${2:-gpu-smoke}
+mkdir -p "$out"
+if [ -d .whl ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 MULTIAD_OFFLINE=1
+python3 -c "import torch, papermill; print('torch', torch.__version__, torch.cuda.get_device_name(), 'papermill', papermill.__version__)"
+python3 -m pytest -q -p no:cacheprovider tests/test_train_cuda.py tests/test_metrics_cuda.py 2>&1 | tail -4
+start=$(date +%s)
+python3 -m multiad.reproduce --profile "$profile" --results /tmp/results 2>&1 \
+    | grep -v "TCP without encryption" | tee "$out/reproduce.log"
+status=${PIPESTATUS[0]}
+echo "reproduce exit status $status after $(( $(date +%s) - start )) s" | tee -a "$out/reproduce.log"
+tar czf "$out/results.tgz" --exclude='*.pt' --exclude='*.npz' -C /tmp results book/executed 2>/dev/null \
+    || tar czf "$out/results.tgz" --exclude='*.pt' --exclude='*.npz' /tmp/results book/executed
+exit "$status"

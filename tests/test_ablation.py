@@ -1,0 +1,152 @@
+"""Ablations: settings that act after training reuse a trained student; Table 4; figures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from multiad.evaluate import evaluate
+from multiad.figures import defect_cases, draw, typical_and_best
+from multiad.reproduce import (
+    Setting,
+    ablation_dir,
+    load_profile,
+    run_ablation,
+    run_dir,
+    table4_settings,
+    trained_dir,
+)
+from multiad.results import collect_ablation, setting_table, table4
+
+
+@pytest.fixture(scope="module")
+def tiny_profile(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ablation")
+    root = str(tmp / "synthetic")
+    d = {"name": "tiny", "description": "test profile", "paper_numbers": False,
+         "config": {"data.image_size": 32, "model.teacher_weights": "random",
+                    "train.epochs": 1, "train.batch_size": 8, "train.device": "cpu",
+                    "data.cache_dir": str(tmp / "cache")},
+         "synthetic": {"size": 48, "n_train": 8, "n_test_good": 4, "n_test_per_defect": 2},
+         "seeds": [0],
+         "datasets": {"synthetic-texture": {"domain": "industrial", "jobs": [
+             {"id": "tex", "kind": "synthetic", "category": "texture", "root": root}]}},
+         "ablations": {"table4": {"datasets": ["tex"],
+                                  "settings": ["study1", "study2", "study3", "study4"]},
+                       "extended": {"datasets": ["tex"],
+                                    "settings": ["full", "sigma-8", "raw-product"]}}}
+    path = tmp / "tiny.yaml"
+    path.write_text(yaml.safe_dump(d))
+    return load_profile(str(path)), tmp / "results"
+
+
+@pytest.fixture(scope="module")
+def table4_done(tiny_profile):
+    prof, res = tiny_profile
+    ab, job = prof.ablations["table4"], prof.jobs["tex"]
+    return {s.id: run_ablation(prof, ab, s, job, 0, res, progress=False) for s in ab.settings}
+
+
+def test_table4_settings_follow_the_paper():
+    settings = table4_settings()
+    assert [s.study for s in settings] == list(range(1, 9))
+    assert settings[0].set == {"model.se": True, "model.discriminator": True, "model.mff": True}
+    assert settings[-1].label == "none"
+    assert Setting("x", "x", {"model.sigma": 2.0, "model.se": False}).split() == (
+        {"se": False}, {"sigma": 2.0})
+
+
+def test_mff_rows_share_one_training(tiny_profile, table4_done):
+    prof, res = tiny_profile
+    job = prof.jobs["tex"]
+    main = run_dir(res, job, 0)
+    no_d = trained_dir(res, {"discriminator": False}, job, 0)
+    # study 1 is the main run; 2 re-evaluates it without Ψ; 3 and 4 share one D-less student
+    assert table4_done["study1"]["same_as"] == str(main)
+    assert table4_done["study2"]["trained_in"] == str(main)
+    assert table4_done["study3"]["trained_in"] == table4_done["study4"]["trained_in"] == str(no_d)
+    trained = sorted(p.parents[2].name for p in (res / "trained").glob("*/*/seed0/model.pt"))
+    assert trained == ["discriminator=false"]
+    assert table4_done["study2"]["config"]["model"]["mff"] is False
+    assert table4_done["study4"]["config"]["model"]["discriminator"] is False
+    assert not (ablation_dir(res, "table4", "study2", job, 0) / "model.pt").exists()
+
+
+def test_rerun_of_ablation_is_a_no_op(tiny_profile, table4_done):
+    prof, res = tiny_profile
+    ab, job = prof.ablations["table4"], prof.jobs["tex"]
+    metrics = ablation_dir(res, "table4", "study3", job, 0) / "metrics.json"
+    stamp = metrics.stat().st_mtime_ns
+    again = run_ablation(prof, ab, ab.settings[2], job, 0, res, progress=False)
+    assert metrics.stat().st_mtime_ns == stamp and again["metrics"] == table4_done["study3"][
+        "metrics"]
+
+
+def test_reevaluating_with_the_trained_switches_gives_the_same_numbers(tiny_profile,
+                                                                       table4_done, tmp_path):
+    """Ψ calibrated from the recorded statistics equals the Ψ saved with the model."""
+    prof, res = tiny_profile
+    main = run_dir(res, prof.jobs["tex"], 0)
+    again = evaluate(main, device="cpu", progress=False, out_dir=tmp_path / "again",
+                     model_overrides={"sigma": 4.0, "mff": True}, save_maps=False)
+    for k in ("image_auroc", "pixel_auroc", "aupro"):
+        assert again["metrics"][k] == pytest.approx(table4_done["study1"]["metrics"][k],
+                                                    abs=1e-6)
+
+
+def test_eval_only_overrides_refuse_training_switches(tiny_profile, table4_done, tmp_path):
+    prof, res = tiny_profile
+    with pytest.raises(ValueError, match="change training"):
+        evaluate(run_dir(res, prof.jobs["tex"], 0), device="cpu", progress=False,
+                 out_dir=tmp_path / "x", model_overrides={"se": False})
+
+
+def test_table4_and_extended_tables(tiny_profile, table4_done):
+    prof, res = tiny_profile
+    df = collect_ablation(res, "table4")
+    assert sorted(df.setting) == ["study1", "study2", "study3", "study4"]
+    t = table4(df, prof).set_index("study")
+    assert t.loc[1, "ind I ours"] == f"{table4_done['study1']['metrics']['image_auroc'] * 100:.1f}"
+    assert t.loc[1, "ind I paper"] == "99.6" and t.loc[1, "ind datasets"] == 1
+    assert t.loc[5, "ind I ours"] == "not run" and t.loc[1, "med I ours"] == "not run"
+    ab = prof.ablations["extended"]
+    for s in ab.settings:
+        run_ablation(prof, ab, s, prof.jobs["tex"], 0, res, progress=False)
+    ext = setting_table(collect_ablation(res, "extended"), ab.settings, "full")
+    assert list(ext.setting) == ["full", "sigma-8", "raw-product"]
+    assert ext.set_index("setting").loc["full", "Δ image"] == "—"
+    product = json.loads((ablation_dir(res, "extended", "raw-product", prof.jobs["tex"], 0)
+                          / "metrics.json").read_text())
+    assert product["config"]["model"]["map_fusion"] == "product"
+
+
+def test_figure_rules_and_panels(tiny_profile, table4_done, tmp_path):
+    prof, res = tiny_profile
+    main = run_dir(res, prof.jobs["tex"], 0)
+    cases = typical_and_best(main)
+    scores = sorted(float(r["score"]) for r in csv_rows(main) if r["label"] == "1")
+    assert cases[0].score == scores[(len(scores) - 1) // 2] and cases[-1].score == scores[-1]
+    fig8 = defect_cases([main])
+    assert fig8["scratch"] is not None and "scratch" in fig8["scratch"].defect
+    assert fig8["major"].gt_area >= fig8["minor"].gt_area
+    png = draw(tmp_path / "f.png", cases, ["a", "b"][:len(cases)])
+    from PIL import Image
+
+    assert Image.open(png).size[0] > 200
+    # the recomputed map is the evaluated one: its maximum is the image score (Eq. 15), up
+    # to the float16 storage of the layer maps
+    from multiad.figures import RunMaps
+
+    rm = RunMaps(main)
+    assert float(rm.smoothed(cases[-1].index).max()) == pytest.approx(cases[-1].score, rel=2e-2)
+    assert np.asarray(rm.panel(0)[0]).dtype == np.uint8
+
+
+def csv_rows(run):
+    import csv
+
+    with (run / "per_image.csv").open() as fh:
+        return list(csv.DictReader(fh))
