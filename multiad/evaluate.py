@@ -6,6 +6,9 @@ Writes into the run folder (all atomically):
 - ``maps.npz``: the raw layer maps M^(1..4) of every test image (float16, native
   resolution — the fused and smoothed maps are recomputed from them), scores, labels,
   defect types and paths;
+- ``explorer.npz``: a quantised subset (images, masks, layer and fused maps) for the
+  heatmap explorer (``multiad.explore``);
+- ``per_image.csv``: each test image's score and ground-truth area (Figure 8's rule);
 - ``heatmaps/``: an example grid and per-image overlays.
 """
 
@@ -23,6 +26,7 @@ from tqdm.auto import tqdm
 
 from multiad.atomic import atomic_path, atomic_write, write_json
 from multiad.data import load_dataset, normalize, preload
+from multiad.explore import save_explorer_data
 from multiad.metrics import evaluate_test_set
 from multiad.provenance import provenance, select_device
 from multiad.torch_model import MultiADModel
@@ -143,6 +147,10 @@ def evaluate(run_dir: str | Path, *, device: str = "auto", progress: bool = True
     write_per_image(run_dir / "per_image.csv", split.paths, split.defects, labels,
                     res.scores.numpy(), split.masks.numpy())
     if save_maps:
+        save_explorer_data(run_dir / "explorer.npz", _to_rgb_u8(split.images),
+                           split.masks.numpy(), [m.float().numpy() for m in res.layer_maps],
+                           res.smoothed.numpy(), res.scores.numpy(), labels, split.defects,
+                           split.paths)
         with atomic_path(run_dir / "maps.npz") as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(fh, scores=res.scores.numpy(), labels=labels,
                                 defects=np.array(split.defects), paths=np.array(split.paths),

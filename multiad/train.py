@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -166,9 +167,10 @@ class Trainer:
         if self.opt_d is not None:
             self.opt_d.load_state_dict(state["opt_d"])
         rng = state["rng"]
-        torch.set_rng_state(rng["torch"])
+        # a checkpoint loaded with map_location=cuda has its RNG states on the GPU too
+        torch.set_rng_state(rng["torch"].cpu())
         if "cuda" in rng and self.device.type == "cuda":
-            torch.cuda.set_rng_state(rng["cuda"], self.device)
+            torch.cuda.set_rng_state(rng["cuda"].cpu(), self.device)
         return int(state["epoch"]), list(state["losses"])
 
 
@@ -270,6 +272,12 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = True, progress:
     images = split.images.to(device) if device.type == "cuda" else split.images
     n = len(images)
 
+    done = run_dir / "train.json"
+    if resume and model_path.exists() and done.exists() \
+            and json.loads(done.read_text()).get("epochs", -1) >= cfg.train.epochs:
+        if progress:
+            print(f"{model_path} is complete; nothing to do")
+        return model_path
     trainer = Trainer.build(cfg, device)
     start, losses = 0, []
     if resume and ckpt_path.exists():
