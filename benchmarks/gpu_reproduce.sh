@@ -20,6 +20,9 @@ python3 -m multiad.reproduce --profile "$profile" --results /tmp/results 2>&1 \
     | grep -v "TCP without encryption" | tee "$out/reproduce.log"
 status=${PIPESTATUS[0]}
 echo "reproduce exit status $status after $(( $(date +%s) - start )) s" | tee -a "$out/reproduce.log"
-tar czf "$out/results.tgz" --exclude='*.pt' --exclude='*.npz' -C /tmp results book/executed 2>/dev/null \
-    || tar czf "$out/results.tgz" --exclude='*.pt' --exclude='*.npz' /tmp/results book/executed
+# what comes back: the executed notebooks and every run's metrics, losses and provenance
+(cd /tmp && find results -name metrics.json -o -name losses.csv -o -name train.json \
+    -o -name per_image.csv) > /tmp/keep.txt
+tar czf "$out/results.tgz" -C /tmp -T /tmp/keep.txt
+tar czf "$out/executed.tgz" book/executed
 exit "$status"
