@@ -14,9 +14,12 @@ if [ -d .whl ]; then
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 MULTIAD_OFFLINE=1
 python3 -c "import torch, papermill; print('torch', torch.__version__, torch.cuda.get_device_name(), 'papermill', papermill.__version__)"
-python3 -m pytest -q -p no:cacheprovider tests/test_train_cuda.py tests/test_metrics_cuda.py 2>&1 | tail -4
+# CUDA-only tests; a hang shows its stack (pytest-timeout) instead of eating the session
+python3 -m pytest -q -p no:cacheprovider --timeout "${TEST_TIMEOUT:-150}" \
+    tests/test_train_cuda.py tests/test_metrics_cuda.py 2>&1 | tee "$out/pytest.log" | tail -40
 start=$(date +%s)
-python3 -m multiad.reproduce --profile "$profile" --results /tmp/results 2>&1 \
+timeout "${REPRODUCE_TIMEOUT:-3600}" python3 -m multiad.reproduce --profile "$profile" \
+    --results /tmp/results 2>&1 \
     | grep -v "TCP without encryption" | tee "$out/reproduce.log"
 status=${PIPESTATUS[0]}
 echo "reproduce exit status $status after $(( $(date +%s) - start )) s" | tee -a "$out/reproduce.log"
