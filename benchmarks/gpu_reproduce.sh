@@ -20,7 +20,7 @@ python3 -m pytest -q -p no:cacheprovider --timeout "${TEST_TIMEOUT:-150}" \
 start=$(date +%s)
 timeout "${REPRODUCE_TIMEOUT:-3600}" python3 -m multiad.reproduce --profile "$profile" \
     --results /tmp/results 2>&1 \
-    | grep -v "TCP without encryption" | tee "$out/reproduce.log"
+    | grep --line-buffered -v "TCP without encryption" | tee "$out/reproduce.log"
 status=${PIPESTATUS[0]}
 echo "reproduce exit status $status after $(( $(date +%s) - start )) s" | tee -a "$out/reproduce.log"
 # what comes back: the executed notebooks and every run's metrics, losses and provenance

@@ -17,7 +17,14 @@ _REPO = Path(__file__).resolve().parent.parent
 
 
 def git_commit() -> dict[str, Any]:
-    """The package checkout's commit and whether it had uncommitted changes."""
+    """The package checkout's commit and whether it had uncommitted changes.
+
+    ``MULTIAD_COMMIT`` wins when set: a copy of the tree on another machine may carry no
+    ``.git``, or a stale one, and the person who copied it knows the commit.
+    """
+    if os.environ.get("MULTIAD_COMMIT"):
+        return {"commit": os.environ["MULTIAD_COMMIT"], "dirty": None}
+
     def run(*args: str) -> str | None:
         try:
             out = subprocess.run(["git", *args], cwd=_REPO, capture_output=True, text=True,
@@ -27,8 +34,8 @@ def git_commit() -> dict[str, Any]:
         return out.stdout.strip()
 
     commit = run("rev-parse", "HEAD")
-    if commit is None:  # e.g. a copy of the tree without .git: the caller may say
-        return {"commit": os.environ.get("MULTIAD_COMMIT"), "dirty": None}
+    if commit is None:  # a copy of the tree without .git
+        return {"commit": None, "dirty": None}
     status = run("status", "--porcelain", "--untracked-files=no")
     return {"commit": commit, "dirty": bool(status)}
 

@@ -217,7 +217,10 @@ def trained_dir(results_dir: str | Path, train_set: dict[str, Any], job: Job, se
     ablation row that trains the same way, e.g. Table 4's MFF on/off pairs)."""
     if not train_set:
         return run_dir(results_dir, job, seed)
-    key = ",".join(f"{k}={_yaml_value(v).replace(' ', '')}" for k, v in sorted(train_set.items()))
+    def word(v: Any) -> str:
+        return "-".join(map(str, v)) if isinstance(v, (list, tuple)) else _yaml_value(v)
+
+    key = ",".join(f"{k}={word(v)}" for k, v in sorted(train_set.items()))
     return Path(results_dir) / "trained" / key / job.id / f"seed{seed}"
 
 

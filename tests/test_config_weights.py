@@ -79,3 +79,13 @@ def test_auto_weights_fall_back_to_random_loudly(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match="RANDOM teacher"):
         w = resolve_teacher_weights("auto", allow_download=False)
     assert w.is_random
+
+
+def test_provenance_commit_from_git_or_the_environment(monkeypatch):
+    from multiad.provenance import git_commit
+
+    monkeypatch.delenv("MULTIAD_COMMIT", raising=False)
+    here = git_commit()
+    assert here["commit"] is None or len(here["commit"]) == 40
+    monkeypatch.setenv("MULTIAD_COMMIT", "f1b1170")  # a copied tree: the copier knows best
+    assert git_commit() == {"commit": "f1b1170", "dirty": None}
