@@ -62,7 +62,7 @@ book: setup-book
 # Opens every page of the built book (make book) in Debian's chromium (apt-get install -y
 # chromium; never `playwright install`); fails, instead of skipping, without book or browser.
 check-book: setup-book
-	MULTIAD_BROWSER_TEST=required $(BIN)/python -m pytest -q -m browser tests/test_book_browser.py
+	MULTIAD_BROWSER_TEST=required MULTIAD_BOOK_EXPECT_PLOTLY=1 $(BIN)/python -m pytest -q -m browser tests/test_book_browser.py
 
 PROFILE ?= demo
 # Runs every notebook of the profile (finished runs are kept), then builds the book even

@@ -144,6 +144,29 @@ class Profile:
         return next(p.domain for p in self.datasets.values() if job_id in
                     {j.id for j in p.jobs})
 
+    def with_params(self, data_root: str = "", epochs: int = 0,
+                    seeds: list[int] | None = None) -> Profile:
+        """This profile with a notebook's overrides (empty / 0: the profile's own):
+        ``data_root`` replaces the ``data/`` folder of every real dataset (``data/mvtec`` →
+        ``<data_root>/mvtec``, ``data/BMAD/Brain_AD`` → ``<data_root>/BMAD/Brain_AD``),
+        ``epochs`` the training length, ``seeds`` the seeds."""
+        import copy
+
+        out = copy.deepcopy(self)
+        if data_root:
+            for page in out.datasets.values():
+                for job in page.jobs:
+                    if job.kind != "synthetic":
+                        parts = Path(job.root).parts
+                        rel = Path(*parts[1:]) if len(parts) > 1 and parts[0] == "data" \
+                            else Path(job.root).name
+                        job.root = str(Path(data_root) / rel)
+        if epochs:
+            out.config["train.epochs"] = int(epochs)
+        if seeds:
+            out.seeds = [int(s) for s in seeds]
+        return out
+
     def overrides(self, job: Job, seed: int, device: str | None = None,
                   extra: dict[str, Any] | None = None) -> list[str]:
         items = [f"{k}={_yaml_value(v)}" for k, v in {**self.config, **(extra or {})}.items()]
@@ -231,6 +254,8 @@ def _finished(metrics: Path, cfg_dict: dict[str, Any], what: str) -> dict[str, A
     if not metrics.exists():
         return None
     done = json.loads(metrics.read_text())
+    if done.get("epochs_trained") != cfg_dict["train"]["epochs"]:
+        return None  # asked for another length: training resumes from its checkpoint
     if comparable_config(done["config"]) != comparable_config(cfg_dict):
         raise RunConfigMismatch(
             f"{metrics}: finished with another configuration than {what} now asks for; "

@@ -125,3 +125,28 @@ def test_comparison_puts_paper_numbers_next_to_ours(tmp_path):
     assert table.loc["bottle", "Δ I"] == "-1.0" and table.loc["bottle", "Δ P"] == "-2.1"
     assert table.loc["carpet", "ours I"] == "not run"
     assert table.loc["average", "ours I"] == "needs all datasets"
+
+
+def test_notebook_parameters_override_the_profile():
+    prof = load_profile("paper")
+    mine = prof.with_params(data_root="/data", epochs=5, seeds=[1, 2])
+    assert mine.jobs["mvtec-bottle"].root == "/data/mvtec"
+    assert mine.jobs["brain"].root == "/data/BMAD/Brain_AD"
+    assert mine.config["train.epochs"] == 5 and mine.seeds == [1, 2]
+    assert prof.jobs["brain"].root == "data/BMAD/Brain_AD" and prof.seeds == [0]  # a copy
+    assert load_profile("smoke").with_params(data_root="/x").jobs[
+        "synthetic-texture"].root == "data/synthetic-smoke"  # synthetic data stays
+
+
+def test_a_longer_run_resumes_the_finished_one(tmp_path):
+    from multiad.reproduce import run_job
+
+    root = str(tmp_path / "synthetic")
+    tex = {"id": "tex", "kind": "synthetic", "category": "texture", "root": root}
+    prof = load_profile(str(_profile(tmp_path, tex, {**tex, "id": "med"})))
+    first = run_job(prof, prof.jobs["tex"], 0, tmp_path / "res", progress=False)
+    longer = run_job(prof.with_params(epochs=2), prof.jobs["tex"], 0, tmp_path / "res",
+                     progress=False)
+    assert first["epochs_trained"] == 1 and longer["epochs_trained"] == 2
+    losses = (tmp_path / "res" / "runs" / "tex" / "seed0" / "losses.csv").read_text()
+    assert len(losses.strip().splitlines()) == 3  # header + epochs 1 and 2
