@@ -108,10 +108,12 @@ def test_table4_and_extended_tables(tiny_profile, table4_done):
     prof, res = tiny_profile
     df = collect_ablation(res, "table4")
     assert sorted(df.setting) == ["study1", "study2", "study3", "study4"]
-    t = table4(df, prof).set_index("study")
-    assert t.loc[1, "ind I ours"] == f"{table4_done['study1']['metrics']['image_auroc'] * 100:.1f}"
-    assert t.loc[1, "ind I paper"] == "99.6" and t.loc[1, "ind datasets"] == 1
-    assert t.loc[5, "ind I ours"] == "not run" and t.loc[1, "med I ours"] == "not run"
+    t = table4(df, prof, "industrial").set_index("study")
+    assert t.loc[1, "ours I"] == f"{table4_done['study1']['metrics']['image_auroc'] * 100:.1f}"
+    assert t.loc[1, "paper I"] == "99.6" and t.loc[1, "datasets"] == 1
+    assert t.loc[5, "ours I"] == "not run"
+    med = table4(df, prof, "medical").set_index("study")
+    assert med.loc[1, "ours I"] == "not run" and med.loc[1, "paper P"] == "97.0"
     ab = prof.ablations["extended"]
     for s in ab.settings:
         run_ablation(prof, ab, s, prof.jobs["tex"], 0, res, progress=False)
