@@ -75,6 +75,9 @@ class TrainConfig:
     deterministic: bool = True
     eval_batch_size: int = 32
     checkpoint_every: int = 1  # epochs between checkpoints (the last epoch always saves)
+    # the training state (weights + Adam moments, ~1 GB for WRN-50) is needed only to resume
+    # or to extend a run; by default it is deleted once model.pt is written
+    keep_checkpoint: bool = False
 
 
 @dataclass

@@ -192,7 +192,7 @@ def comparable_config(d: dict[str, Any]) -> dict[str, Any]:
     how the step is executed); keys added to ``RunConfig`` later count at their default."""
     out = {k: dict(v) for k, v in RunConfig.from_dict(d).to_dict().items()}
     for key in ("epochs", "device", "eval_batch_size", "compile", "cuda_graph",
-                "checkpoint_every"):
+                "checkpoint_every", "keep_checkpoint"):
         out["train"].pop(key, None)
     out["data"].pop("cache_dir", None)
     return out
@@ -342,6 +342,8 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = True, progress:
                             "meta": meta})
     _write_losses(run_dir / "losses.csv", losses)
     write_json(run_dir / "train.json", meta)
+    if not cfg.train.keep_checkpoint:
+        ckpt_path.unlink(missing_ok=True)  # model.pt holds all evaluation needs
     return model_path
 
 

@@ -144,6 +144,7 @@ def test_a_longer_run_resumes_the_finished_one(tmp_path):
     root = str(tmp_path / "synthetic")
     tex = {"id": "tex", "kind": "synthetic", "category": "texture", "root": root}
     prof = load_profile(str(_profile(tmp_path, tex, {**tex, "id": "med"})))
+    prof.config["train.keep_checkpoint"] = True  # what lets a finished run be extended
     first = run_job(prof, prof.jobs["tex"], 0, tmp_path / "res", progress=False)
     longer = run_job(prof.with_params(epochs=2), prof.jobs["tex"], 0, tmp_path / "res",
                      progress=False)

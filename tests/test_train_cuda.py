@@ -32,7 +32,7 @@ def test_cuda_graph_training_matches_eager(tiny_config, tmp_path):
 
 
 def test_cuda_graph_run_resumes(tiny_config, tmp_path):
-    cfg = _cuda(tiny_config, "train.cuda_graph=true")
+    cfg = _cuda(tiny_config, "train.cuda_graph=true", "train.keep_checkpoint=true")
     train(cfg.with_overrides(["train.epochs=1"]), tmp_path / "run", progress=False)
     train(cfg, tmp_path / "run", progress=False)
     losses = pd.read_csv(tmp_path / "run" / "losses.csv")
