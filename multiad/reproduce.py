@@ -441,8 +441,12 @@ def reproduce(profile_name: str, results_root: str | Path = "results",
     total = sum(nb.runs for nb in notebooks)
     print(f"profile {profile.name}: {len(notebooks)} notebooks, {total} runs → {results}")
     failed, done, t0 = 0, 0, time.time()
+    # the notebooks run in the repository: a results folder inside it is passed (and shown
+    # on the pages) relative to it
+    where = results.resolve()
+    shown = where.relative_to(REPO) if where.is_relative_to(REPO) else where
     params = {"profile": profile_name if Path(profile_name).suffix else profile.name,
-              "results_dir": str(results.resolve()), "device": device or ""}
+              "results_dir": str(shown), "device": device or ""}
     for k, nb in enumerate(notebooks, 1):
         elapsed = time.time() - t0
         eta = f", ETA {elapsed / done * (total - done) / 60:.0f} min" if done else ""
