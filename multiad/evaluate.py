@@ -25,7 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from multiad.atomic import atomic_path, atomic_write, write_json
-from multiad.data import load_dataset, normalize, preload
+from multiad.data import load_split, normalize
 from multiad.explore import save_explorer_data
 from multiad.metrics import evaluate_test_set
 from multiad.provenance import provenance, select_device
@@ -131,9 +131,7 @@ def evaluate(run_dir: str | Path, *, device: str = "auto", progress: bool = True
     run_dir.mkdir(parents=True, exist_ok=True)
     dev = select_device(device)
     model, cfg, meta = load_trained(trained_dir, dev, model_overrides)
-    data = load_dataset(cfg.data.kind, cfg.data.root, cfg.data.category)
-    cache = cfg.data.cache_dir or str(Path(data.root) / ".multiad-cache")
-    split = preload(data.test, size=cfg.data.image_size, cache_dir=cache, progress=progress)
+    data, split = load_split(cfg.data, "test", progress)
     res = infer(model, split.images, dev, cfg.train.eval_batch_size, cfg.train.amp, progress,
                 desc=f"evaluate {data.name}")
     labels = split.labels.numpy()

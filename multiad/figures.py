@@ -28,7 +28,7 @@ import torch
 from multiad.anomaly_map import fuse_maps
 from multiad.config import RunConfig
 from multiad.gaussian import gaussian_blur
-from multiad.mff import MultiScaleFusion
+from multiad.mff import MultiScaleFusion, recorded_stats
 from multiad.viz import example_grid
 
 FIGURE_RULES = {
@@ -106,35 +106,32 @@ class RunMaps:
     """A finished run's test images, masks and smoothed anomaly maps, loaded lazily."""
 
     def __init__(self, run: str | Path) -> None:
-        from multiad.data import load_dataset, preload
+        from multiad.data import load_split
 
         self.run = Path(run)
         metrics = json.loads((self.run / "metrics.json").read_text())
         self.cfg = RunConfig.from_dict(metrics["config"], source=str(self.run))
         trained = Path(metrics.get("trained_in") or self.run)
-        self.stats = json.loads((trained / "train.json").read_text())["map_stats"]
+        stats = json.loads((trained / "train.json").read_text())["map_stats"]
+        self.mff = None
+        if self.cfg.model.mff:
+            self.mff = MultiScaleFusion(4, relu=self.cfg.model.mff_relu)
+            self.mff.calibrate(recorded_stats(stats))
         maps_file = self.run / "maps.npz"
         if not maps_file.exists():
             raise FileNotFoundError(f"{maps_file}: missing — this run was evaluated without "
                                     "saving maps; evaluate it again with maps")
         self.maps = np.load(maps_file)
         self.vmin, self.vmax = metrics["figures"]["vmin"], metrics["figures"]["vmax"]
-        data = load_dataset(self.cfg.data.kind, self.cfg.data.root, self.cfg.data.category)
-        cache = self.cfg.data.cache_dir or str(Path(data.root) / ".multiad-cache")
-        self.split = preload(data.test, size=self.cfg.data.image_size, cache_dir=cache,
-                             progress=False)
+        _, self.split = load_split(self.cfg.data, "test", progress=False)
 
     def smoothed(self, index: int) -> np.ndarray:
         """G_σ(M_fused) of one test image, from its stored layer maps (Eqs. 14–15)."""
         m = self.cfg.model
         layers = [torch.from_numpy(self.maps[f"M{n}"][index:index + 1].astype(np.float32))[:, None]
                   for n in range(1, 5)]
-        mff = None
-        if m.mff:
-            mff = MultiScaleFusion(4, relu=m.mff_relu)
-            mff.calibrate([(s["mean"], s["var"]) for s in self.stats])
         size = (self.cfg.data.image_size, self.cfg.data.image_size)
-        fused = fuse_maps(layers, size, mff, m.map_fusion)
+        fused = fuse_maps(layers, size, self.mff, m.map_fusion)
         return gaussian_blur(fused, m.sigma)[0].numpy()
 
     def panel(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

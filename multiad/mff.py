@@ -9,7 +9,7 @@ maps are summed. ``relu=False`` keeps the standardisation but not the cut at the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -66,6 +66,11 @@ class MultiScaleFusion(nn.Module):
             raise RuntimeError("MFF is not calibrated: call calibrate() with normal-map "
                                "statistics (multiad.anomaly_map.layer_map_statistics)")
         return [ref(m) for ref, m in zip(self.refiners, maps, strict=True)]
+
+
+def recorded_stats(map_stats: Sequence[Mapping[str, float]]) -> list[tuple[float, float]]:
+    """The (mean, var) pairs of ``calibrate`` from a run's recorded ``map_stats``."""
+    return [(float(s["mean"]), float(s["var"])) for s in map_stats]
 
 
 class MapMoments:

@@ -255,7 +255,7 @@ def _finished(metrics: Path, cfg_dict: dict[str, Any], what: str) -> dict[str, A
         return None
     done = json.loads(metrics.read_text())
     if done.get("epochs_trained") != cfg_dict["train"]["epochs"]:
-        return None  # asked for another length: training resumes from its checkpoint
+        return None  # asked for another length: train again (from its checkpoint if kept)
     if comparable_config(done["config"]) != comparable_config(cfg_dict):
         raise RunConfigMismatch(
             f"{metrics}: finished with another configuration than {what} now asks for; "

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from multiad.anomaly_map import fuse_maps, image_score
 from multiad.atomic import atomic_write, write_json
 from multiad.config import EVAL_ONLY_MODEL_KEYS, RunConfig, RunConfigMismatch
-from multiad.data import load_dataset, normalize, preload
+from multiad.data import load_split, normalize
 from multiad.gaussian import gaussian_blur
 from multiad.losses import (
     adversarial_loss,
@@ -37,7 +37,7 @@ from multiad.losses import (
     l2_normalize,
     student_loss,
 )
-from multiad.mff import MapMoments
+from multiad.mff import MapMoments, recorded_stats
 from multiad.models import FeatureDiscriminator
 from multiad.provenance import provenance, select_device
 from multiad.torch_model import MultiADModel
@@ -266,18 +266,16 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = True, progress:
     set_determinism(cfg)
     t_start = time.time()
 
-    data = load_dataset(cfg.data.kind, cfg.data.root, cfg.data.category)
-    cache = cfg.data.cache_dir or str(Path(data.root) / ".multiad-cache")
-    split = preload(data.train, size=cfg.data.image_size, cache_dir=cache, progress=progress)
-    images = split.images.to(device) if device.type == "cuda" else split.images
-    n = len(images)
-
-    done = run_dir / "train.json"
+    done = run_dir / "train.json"  # written last: the run is complete
     if resume and model_path.exists() and done.exists() \
             and json.loads(done.read_text()).get("epochs", -1) >= cfg.train.epochs:
         if progress:
             print(f"{model_path} is complete; nothing to do")
         return model_path
+
+    data, split = load_split(cfg.data, "train", progress)
+    images = split.images.to(device) if device.type == "cuda" else split.images
+    n = len(images)
     trainer = Trainer.build(cfg, device)
     start, losses = 0, []
     if resume and ckpt_path.exists():
@@ -374,7 +372,7 @@ def load_trained(run_dir: str | Path, device: torch.device | str = "cpu",
     model.student.load_state_dict(blob["student"])
     if model.mff is not None:
         if overrides or blob["mff"] is None:
-            model.mff.calibrate([(s["mean"], s["var"]) for s in meta["map_stats"]])
+            model.mff.calibrate(recorded_stats(meta["map_stats"]))
         else:
             model.mff.load_state_dict(blob["mff"])
     return model.to(device).eval(), cfg, meta

@@ -1,6 +1,6 @@
 """Datasets: loading every on-disk layout, synthetic sets, checks and model-ready tensors.
 
-Main entry points: :func:`load_dataset`, :func:`preload`, :func:`check_dataset`,
+Main entry points: :func:`load_dataset`, :func:`preload`, :func:`load_split`, :func:`check_dataset`,
 :func:`make_synthetic`.
 """
 
@@ -9,7 +9,7 @@ from .errors import DataError
 from .expected import Expected, expected_counts
 from .image_io import read_image, read_mask
 from .mvtec import MVTEC_CATEGORIES
-from .registry import KINDS, load_dataset
+from .registry import KINDS, load_dataset, load_split
 from .samples import AnomalyData, Sample
 from .synthetic import SYNTHETIC_CATEGORIES, make_synthetic
 from .tensors import (
@@ -39,6 +39,7 @@ __all__ = [
     "expected_counts",
     "format_report",
     "load_dataset",
+    "load_split",
     "make_synthetic",
     "normalize",
     "preload",

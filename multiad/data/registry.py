@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .bmad import BMAD_KINDS, load_bmad
 from .errors import DataError
 from .mvtec import load_folder, load_mvtec, load_mvtec_layout
 from .samples import AnomalyData
 from .synthetic import SYNTHETIC_CATEGORIES, make_synthetic, read_manifest, synthetic_folder
+
+if TYPE_CHECKING:
+    from ..config import DataConfig
+    from .tensors import LoadedSplit
 
 KINDS = ("mvtec", "folder", *BMAD_KINDS, "synthetic")
 KIND_ALIASES = {"mvtec_ad": "mvtec", "mvtecad": "mvtec", "brats": "brain", "brain_mri": "brain",
@@ -52,3 +57,17 @@ def load_dataset(kind: str, root: str | Path, category: str | None = None) -> An
     if kind == "synthetic":
         return load_synthetic(root, category)
     return load_bmad(kind, root)
+
+
+def load_split(cfg: DataConfig, which: str = "train", progress: bool = True
+               ) -> tuple[AnomalyData, LoadedSplit]:
+    """The dataset ``cfg`` describes and its ``train`` or ``test`` split decoded at
+    ``cfg.image_size``, through the on-disk cache (``cfg.cache_dir``, by default
+    ``<root>/.multiad-cache``)."""
+    from .tensors import preload
+
+    data = load_dataset(cfg.kind, cfg.root, cfg.category)
+    cache = cfg.cache_dir or str(Path(data.root) / ".multiad-cache")
+    split = preload(getattr(data, which), size=cfg.image_size, cache_dir=cache,
+                    progress=progress)
+    return data, split
