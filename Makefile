@@ -40,7 +40,7 @@ test: setup-book
 	$(BIN)/python -m pytest -q
 
 lint: setup
-	$(BIN)/ruff check multiad tests
+	$(BIN)/ruff check multiad tests benchmarks book/templates
 
 demo: setup
 	$(BIN)/multiad run $(DEMO_ARGS) --out $(DEMO_OUT)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
 from typing import Any
 
@@ -89,9 +90,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--shift", type=float, default=0.4,
                    help="score offset of anomalous pixels (0: classes overlap fully)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads (default: torch's choice, all cores)")
     args = p.parse_args(argv)
-    print(json.dumps(time_pixel_metrics(args.n_images, args.size, args.device, args.seed,
-                                        shift=args.shift)))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    res = time_pixel_metrics(args.n_images, args.size, args.device, args.seed, shift=args.shift)
+    # peak resident memory of this whole process: interpreter, torch, inputs and metrics
+    res["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
+    res["threads"] = torch.get_num_threads()
+    print(json.dumps(res))
     return 0
 
 
