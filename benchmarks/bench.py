@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -266,8 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     iters = 2 if small else 20
     res: dict[str, Any] = {"profile": "small" if small else "full", "image_size": size,
                            "batch_per_model": batch, **provenance(dev)}
-    res["device"] = res["device"]["name"]
-    res["device_info"] = provenance(dev)["device"]
+    info = res["device"]
+    res["device"] = (info["name"] if dev.type == "cuda"
+                     else f"{info['name']} ({info['cores']} cores)")
+    res["device_info"] = info
     run_section(res, "components", lambda: bench_components(size, batch, dev, iters))
     run_section(res, "train_eager_fp32", lambda: bench_train_eager(size, batch, dev, iters,
                                                                    optimised=False))
@@ -319,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         res["compute_floor_img_per_s"] = round(floor, 0)
         res["fraction_of_floor"] = round(res["train_img_per_s"] / floor, 3)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    dev_name = res["device"].replace(" ", "-").replace("/", "-")
+    dev_name = re.sub(r"[^A-Za-z0-9]+", "-", res["device"]).strip("-")
     path = Path(args.out) / f"{dev_name}_{stamp}.json"
     write_json(path, res)
     print(f"wrote {path}  (machine: {platform.node()})")

@@ -62,7 +62,7 @@ def pixel_metrics_table(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
             if not isinstance(pm, dict) or pm.get("n_pixels", 0) < 250e6:
                 continue
             where = d["device"] if pm.get("device", "").startswith("cuda") else (
-                f"CPU, {pm.get('threads', '?')} threads")
+                f"{d['device']}, {pm.get('threads', '?')} threads")
             mem = (f"{pm['gpu_peak_extra_gib']:.2f} GiB GPU beyond the inputs"
                    if "gpu_peak_extra_gib" in pm else
                    f"{pm['peak_rss_gib']:.2f} GiB process peak" if "peak_rss_gib" in pm

@@ -57,8 +57,19 @@ def device_info(device: torch.device) -> dict[str, Any]:
         return {"type": "cuda", "name": props.name,
                 "memory_gib": round(props.total_memory / 2**30, 1),
                 "cuda": torch.version.cuda}
-    return {"type": device.type, "name": platform.processor() or platform.machine(),
-            "threads": torch.get_num_threads()}
+    return {"type": device.type, "name": cpu_name(), "threads": torch.get_num_threads(),
+            "cores": os.cpu_count()}
+
+
+def cpu_name() -> str:
+    """The processor's model name (Linux: /proc/cpuinfo), else its architecture."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return " ".join(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def provenance(device: torch.device | None = None) -> dict[str, Any]:

@@ -7,6 +7,7 @@ A run lives in one folder: ``config.yaml``, ``checkpoint.pt`` (written atomicall
 ``checkpoint_every`` epochs, with optimiser and RNG states), ``losses.csv``, and at the end
 ``model.pt`` and ``train.json``. Re-running the same command resumes from the checkpoint
 and gives the same weights as an uninterrupted run (same device, deterministic mode).
+``train_many`` trains several runs at once (interleaved steps; on a GPU, one stream each).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import csv
 import io
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -253,11 +255,48 @@ def calibrate(trainer: Trainer, images_u8: torch.Tensor, progress: bool = True
                              "mean": float(s.mean())}}
 
 
-def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = True, progress: bool = True,
-          on_epoch_end: Callable[[int], None] | None = None) -> Path:
-    """Run Algorithm 1 into ``run_dir``; return the path of the final ``model.pt``."""
+@dataclass
+class _Run:
+    """One run folder being trained (inside :func:`train_many`)."""
+
+    cfg: RunConfig
+    dir: Path
+    data: Any
+    images: torch.Tensor
+    trainer: Trainer
+    start: int
+    losses: list[dict[str, float]]
+    graphed: Any  # GraphedStep | None
+    stream: Any  # torch.cuda.Stream | None: all of this run's GPU work is queued on it
+    t_start: float
+    rng: dict[str, torch.Tensor] = field(default_factory=dict)  # its RNG state when opened
+    together: list[str] = field(default_factory=list)  # the other runs of its group
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        """This run's stream and RNG state (dropout draws), while it queues work."""
+        dev = self.trainer.device
+        if self.together:  # other runs draw from the global RNG between this run's steps
+            torch.set_rng_state(self.rng["cpu"])
+            if "cuda" in self.rng:
+                torch.cuda.set_rng_state(self.rng["cuda"], dev)
+        with torch.cuda.stream(self.stream) if self.stream is not None else nullcontext():
+            yield
+        if self.together:
+            self.rng = _rng_state(dev)
+
+
+def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    out = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        out["cuda"] = torch.cuda.get_rng_state(device)
+    return out
+
+
+def _open_run(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool) -> _Run | Path:
+    """Prepare one run: its folder, data, trainer and resume state — or, when the run is
+    already complete, the path of its ``model.pt``."""
     cfg.validate()
-    run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_run_dir(cfg, run_dir)
     ckpt_path, model_path = run_dir / "checkpoint.pt", run_dir / "model.pt"
@@ -275,7 +314,6 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = True, progress:
 
     data, split = load_split(cfg.data, "train", progress)
     images = split.images.to(device) if device.type == "cuda" else split.images
-    n = len(images)
     trainer = Trainer.build(cfg, device)
     start, losses = 0, []
     if resume and ckpt_path.exists():
@@ -289,60 +327,160 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = True, progress:
             print(f"{model_path} is complete ({start} epochs); nothing to do")
         return model_path
 
+    stream = None
+    if device.type == "cuda":
+        stream = torch.cuda.Stream(device)
+        stream.wait_stream(torch.cuda.current_stream(device))  # data and weights are ready
     bs = cfg.train.batch_size
     graphed = None
-    if cfg.train.cuda_graph and device.type == "cuda" and n >= bs and start < cfg.train.epochs:
+    if cfg.train.cuda_graph and device.type == "cuda" and len(images) >= bs \
+            and start < cfg.train.epochs:
         from multiad.cuda_graph import GraphedStep
 
         # the same step without launch overhead; warm-up steps are undone before capture
-        graphed = GraphedStep(trainer, (bs, *images.shape[1:]))
+        graphed = GraphedStep(trainer, (bs, *images.shape[1:]), stream=stream)
+    return _Run(cfg, run_dir, data, images, trainer, start, losses, graphed, stream, t_start,
+                rng=_rng_state(device))
+
+
+def _run_epochs(run: _Run, progress: bool, position: int,
+                on_epoch_end: Callable[[Path, int], None] | None) -> Iterator[None]:
+    """Train ``run`` to its last epoch and save it, yielding after each queued batch so
+    that several runs can interleave their steps."""
+    cfg, trainer, images = run.cfg, run.trainer, run.images
+    device, n, bs = trainer.device, len(images), cfg.train.batch_size
+    ckpt_path = run.dir / "checkpoint.pt"
     every = max(1, cfg.train.checkpoint_every)
-    bar = tqdm(range(start, cfg.train.epochs), desc=f"train {data.name}", unit="epoch",
-               disable=not progress, initial=start, total=cfg.train.epochs)
+    bar = tqdm(range(run.start, cfg.train.epochs), desc=f"train {run.data.name}", unit="epoch",
+               disable=not progress, initial=run.start, total=cfg.train.epochs,
+               position=position)
     for epoch in bar:
         t0 = time.time()
-        sums = {k: torch.zeros((), device=device) for k in LOSS_KEYS}
+        with run.active():
+            sums = {k: torch.zeros((), device=device) for k in LOSS_KEYS}
         order = epoch_order(n, cfg.train.seed, epoch)
         steps = 0
         for i in range(0, n, bs):
             idx = order[i:i + bs]
-            x = trainer.prepare(images[idx.to(images.device)])
-            if graphed is not None and len(idx) == bs:
-                out = graphed(x)
-                graphed.join()  # the loss sums below run on the current stream
-            else:
-                out = trainer.step(x)
-            for k, v in out.items():
-                sums[k] += v
+            with run.active():
+                x = trainer.prepare(images[idx.to(images.device)])
+                if run.graphed is not None and len(idx) == bs:
+                    out = run.graphed(x)  # queued on this run's stream, which is current
+                else:
+                    out = trainer.step(x)
+                for k, v in out.items():
+                    sums[k] += v
             steps += 1
-        row = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 3),
-               **{k: float(v) / steps for k, v in sums.items()}}
-        if trainer.opt_d is None:
-            row["L_adv"] = row["L_D"] = float("nan")
-        losses.append(row)
+            yield
+        with run.active():  # reading the sums waits for this run's stream only
+            row = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 3),
+                   **{k: float(v) / steps for k, v in sums.items()}}
+            if trainer.opt_d is None:
+                row["L_adv"] = row["L_D"] = float("nan")
+            run.losses.append(row)
+            last = epoch + 1 == cfg.train.epochs
+            if (epoch + 1) % every == 0 or last:
+                save_torch(ckpt_path, trainer.state(epoch + 1, run.losses))
+                _write_losses(run.dir / "losses.csv", run.losses)
         bar.set_postfix({k: f"{row[k]:.4f}" for k in LOSS_KEYS if row[k] == row[k]})
-        last = epoch + 1 == cfg.train.epochs
-        if (epoch + 1) % every == 0 or last:
-            save_torch(ckpt_path, trainer.state(epoch + 1, losses))
-            _write_losses(run_dir / "losses.csv", losses)
         if on_epoch_end is not None:
-            on_epoch_end(epoch + 1)
+            on_epoch_end(run.dir, epoch + 1)
+        yield
+    bar.close()
+    with run.active():
+        calib = calibrate(trainer, images, progress=progress)
+    _save_trained(run, calib)
 
-    calib = calibrate(trainer, images, progress=progress)
-    wall = time.time() - t_start
+
+def _save_trained(run: _Run, calib: dict[str, Any]) -> None:
+    cfg, trainer, data = run.cfg, run.trainer, run.data
     meta = {"config": cfg.to_dict(), "teacher": trainer.model.teacher.source.describe(),
             "data": {"name": data.name, "kind": data.kind, "root": str(data.root),
                      "layout": data.layout, "counts": data.counts()},
-            "epochs": cfg.train.epochs, "losses": losses, **calib,
-            "provenance": provenance(device), "train_wall_s": round(wall, 2)}
-    save_torch(model_path, {"student": trainer.model.student.state_dict(),
-                            "mff": trainer.model.mff.state_dict() if trainer.model.mff else None,
-                            "meta": meta})
-    _write_losses(run_dir / "losses.csv", losses)
-    write_json(run_dir / "train.json", meta)
+            "epochs": cfg.train.epochs, "losses": run.losses, **calib,
+            "provenance": provenance(trainer.device),
+            "train_wall_s": round(time.time() - run.t_start, 2),
+            "trained_together_with": run.together}
+    save_torch(run.dir / "model.pt", {
+        "student": trainer.model.student.state_dict(),
+        "mff": trainer.model.mff.state_dict() if trainer.model.mff else None, "meta": meta})
+    _write_losses(run.dir / "losses.csv", run.losses)
+    write_json(run.dir / "train.json", meta)
     if not cfg.train.keep_checkpoint:
-        ckpt_path.unlink(missing_ok=True)  # model.pt holds all evaluation needs
-    return model_path
+        (run.dir / "checkpoint.pt").unlink(missing_ok=True)  # model.pt holds all eval needs
+
+
+class TrainingFailed(RuntimeError):
+    """Some runs of a :func:`train_many` group failed; the others were trained and saved."""
+
+    def __init__(self, failures: dict[Path, BaseException]) -> None:
+        self.failures = failures
+        lines = [f"{path}: {type(exc).__name__}: {exc}" for path, exc in failures.items()]
+        super().__init__(f"{len(failures)} run(s) failed (the others finished):\n"
+                         + "\n".join(lines))
+
+
+def train_many(runs: list[tuple[RunConfig, str | Path]], *, resume: bool = True,
+               progress: bool = True,
+               on_epoch_end: Callable[[Path, int], None] | None = None) -> list[Path]:
+    """Train several independent runs at once (Algorithm 1 each, unchanged); return the
+    paths of their ``model.pt`` files.
+
+    Each run keeps its own data order, RNG state (dropout), optimiser and, on CUDA, its own
+    stream: the runs' steps are queued in turn, so on a GPU small batches of several runs
+    fill the device together (e.g. MVTec categories, or ablation settings). Each run's
+    weights are those it would get trained alone (bit for bit on the CPU). A run that fails
+    does not stop the others; :class:`TrainingFailed` names the failed runs at the end.
+    """
+    dirs = [Path(d) for _, d in runs]
+    if len(set(dirs)) != len(dirs):
+        raise ValueError(f"train_many: a run folder is listed twice: {[str(d) for d in dirs]}")
+    devices = {select_device(cfg.train.device) for cfg, _ in runs}
+    flags = {cfg.train.deterministic for cfg, _ in runs}
+    if len(devices) > 1 or len(flags) > 1:
+        raise ValueError("train_many: the runs of one group share a device and the "
+                         "train.deterministic switch (cuDNN's mode is global)")
+    failures: dict[Path, BaseException] = {}
+    done: dict[Path, Path] = {}
+    opened: list[_Run] = []
+    for cfg, run_dir in runs:
+        try:
+            r = _open_run(cfg, Path(run_dir), resume, progress)
+        except Exception as exc:
+            if len(runs) == 1:
+                raise
+            failures[Path(run_dir)] = exc
+            continue
+        if isinstance(r, Path):
+            done[Path(run_dir)] = r
+        else:
+            opened.append(r)
+    for r in opened:  # each then draws from its own RNG state, as if trained alone
+        r.together = [str(o.dir) for o in opened if o is not r]
+    active = {r.dir: _run_epochs(r, progress, k, on_epoch_end) for k, r in enumerate(opened)}
+    while active:
+        for path, steps in list(active.items()):
+            try:
+                next(steps)
+            except StopIteration:
+                done[path] = path / "model.pt"
+                del active[path]
+            except Exception as exc:
+                if len(runs) == 1:
+                    raise
+                failures[path] = exc
+                steps.close()
+                del active[path]
+    if failures:
+        raise TrainingFailed(failures)
+    return [done[d] for d in dirs]
+
+
+def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = True, progress: bool = True,
+          on_epoch_end: Callable[[int], None] | None = None) -> Path:
+    """Run Algorithm 1 into ``run_dir``; return the path of the final ``model.pt``."""
+    hook = None if on_epoch_end is None else (lambda _dir, epoch: on_epoch_end(epoch))
+    return train_many([(cfg, run_dir)], resume=resume, progress=progress, on_epoch_end=hook)[0]
 
 
 def load_trained(run_dir: str | Path, device: torch.device | str = "cpu",

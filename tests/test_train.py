@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from multiad.config import RunConfig, RunConfigMismatch
-from multiad.train import Trainer, epoch_order, load_trained, train
+from multiad.train import (
+    Trainer,
+    TrainingFailed,
+    epoch_order,
+    load_trained,
+    train,
+    train_many,
+)
 
 
 def _student_state(run_dir):
@@ -137,3 +144,54 @@ def test_config_is_validated_before_anything_runs(tmp_path):
     with pytest.raises(ValueError, match="data.kind"):
         train(RunConfig().with_overrides(["data.kind=nope"]), tmp_path / "r", progress=False)
     assert not (tmp_path / "r").exists()
+
+
+def test_runs_trained_together_equal_runs_trained_alone(tiny_config, tmp_path):
+    """Interleaved steps, each run with its own RNG (D's dropout), data order and length."""
+    cfgs = [tiny_config,
+            tiny_config.with_overrides(["train.seed=1", "train.batch_size=6"]),
+            tiny_config.with_overrides(["model.se=false", "train.epochs=3"])]
+    for k, cfg in enumerate(cfgs):
+        train(cfg, tmp_path / "alone" / str(k), progress=False)
+    together = [tmp_path / "together" / str(k) for k in range(len(cfgs))]
+    paths = train_many(list(zip(cfgs, together, strict=True)), progress=False)
+    assert paths == [d / "model.pt" for d in together]
+    for k, d in enumerate(together):
+        a, b = _student_state(tmp_path / "alone" / str(k)), _student_state(d)
+        for key in a["student"]:
+            assert torch.equal(a["student"][key], b["student"][key]), (k, key)
+        assert [r["L_S"] for r in a["meta"]["losses"]] == [r["L_S"] for r in b["meta"]["losses"]]
+        assert a["meta"]["map_stats"] == b["meta"]["map_stats"]
+        assert a["meta"]["trained_together_with"] == []
+        assert sorted(b["meta"]["trained_together_with"]) == sorted(
+            str(o) for o in together if o != d)
+
+
+def test_a_failing_run_does_not_stop_the_others(tiny_config, tmp_path, monkeypatch):
+    real_step = Trainer.step
+    calls = {"n": 0}
+
+    def failing_for_seed_1(self, x):
+        if self.cfg.train.seed == 1:
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise FloatingPointError("loss is NaN")
+        return real_step(self, x)
+
+    monkeypatch.setattr(Trainer, "step", failing_for_seed_1)
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    with pytest.raises(TrainingFailed, match="bad: FloatingPointError: loss is NaN") as info:
+        train_many([(tiny_config.with_overrides(["train.seed=1"]), bad),
+                    (tiny_config, good)], progress=False)
+    assert set(info.value.failures) == {bad}
+    assert (good / "model.pt").exists() and not (bad / "model.pt").exists()
+    monkeypatch.setattr(Trainer, "step", real_step)
+    assert train_many([(tiny_config, good)], progress=False) == [good / "model.pt"]
+
+
+def test_a_group_shares_one_device_and_determinism_mode(tiny_config, tmp_path):
+    with pytest.raises(ValueError, match="deterministic"):
+        train_many([(tiny_config, tmp_path / "a"),
+                    (tiny_config.with_overrides(["train.deterministic=false"]), tmp_path / "b")])
+    with pytest.raises(ValueError, match="listed twice"):
+        train_many([(tiny_config, tmp_path / "a"), (tiny_config, tmp_path / "a")])
