@@ -270,19 +270,20 @@ class _Run:
     stream: Any  # torch.cuda.Stream | None: all of this run's GPU work is queued on it
     t_start: float
     rng: dict[str, torch.Tensor] = field(default_factory=dict)  # its RNG state when opened
-    together: list[str] = field(default_factory=list)  # the other runs of its group
+    together: list[str] = field(default_factory=list)  # runs that trained at the same time
+    isolate_rng: bool = False  # keep its RNG state apart from other runs'
 
     @contextmanager
     def active(self) -> Iterator[None]:
         """This run's stream and RNG state (dropout draws), while it queues work."""
         dev = self.trainer.device
-        if self.together:  # other runs draw from the global RNG between this run's steps
+        if self.isolate_rng:
             torch.set_rng_state(self.rng["cpu"])
             if "cuda" in self.rng:
                 torch.cuda.set_rng_state(self.rng["cuda"], dev)
         with torch.cuda.stream(self.stream) if self.stream is not None else nullcontext():
             yield
-        if self.together:
+        if self.isolate_rng:
             self.rng = _rng_state(dev)
 
 
@@ -420,17 +421,19 @@ class TrainingFailed(RuntimeError):
                          + "\n".join(lines))
 
 
-def train_many(runs: list[tuple[RunConfig, str | Path]], *, resume: bool = True,
-               progress: bool = True,
+def train_many(runs: list[tuple[RunConfig, str | Path]], *, concurrent: int = 0,
+               resume: bool = True, progress: bool = True,
                on_epoch_end: Callable[[Path, int], None] | None = None) -> list[Path]:
     """Train several independent runs at once (Algorithm 1 each, unchanged); return the
     paths of their ``model.pt`` files.
 
-    Each run keeps its own data order, RNG state (dropout), optimiser and, on CUDA, its own
-    stream: the runs' steps are queued in turn, so on a GPU small batches of several runs
-    fill the device together (e.g. MVTec categories, or ablation settings). Each run's
-    weights are those it would get trained alone (bit for bit on the CPU). A run that fails
-    does not stop the others; :class:`TrainingFailed` names the failed runs at the end.
+    At most ``concurrent`` runs (0: all) train at a time; when one finishes the next one
+    starts. Each run keeps its own data order, RNG state (dropout), optimiser and, on CUDA,
+    its own stream: the runs' steps are queued in turn, so on a GPU the small batches of
+    several runs fill the device together (e.g. MVTec categories, or ablation settings).
+    Each run's weights are those it would get trained alone (bit for bit on the CPU). A run
+    that fails does not stop the others; :class:`TrainingFailed` names the failed runs at
+    the end.
     """
     dirs = [Path(d) for _, d in runs]
     if len(set(dirs)) != len(dirs):
@@ -440,37 +443,43 @@ def train_many(runs: list[tuple[RunConfig, str | Path]], *, resume: bool = True,
     if len(devices) > 1 or len(flags) > 1:
         raise ValueError("train_many: the runs of one group share a device and the "
                          "train.deterministic switch (cuDNN's mode is global)")
+    alone = len(runs) == 1
+    limit = concurrent if concurrent > 0 else len(runs)
+    pending = list(zip((cfg for cfg, _ in runs), dirs, strict=True))
     failures: dict[Path, BaseException] = {}
     done: dict[Path, Path] = {}
-    opened: list[_Run] = []
-    for cfg, run_dir in runs:
-        try:
-            r = _open_run(cfg, Path(run_dir), resume, progress)
-        except Exception as exc:
-            if len(runs) == 1:
-                raise
-            failures[Path(run_dir)] = exc
-            continue
-        if isinstance(r, Path):
-            done[Path(run_dir)] = r
-        else:
-            opened.append(r)
-    for r in opened:  # each then draws from its own RNG state, as if trained alone
-        r.together = [str(o.dir) for o in opened if o is not r]
-    active = {r.dir: _run_epochs(r, progress, k, on_epoch_end) for k, r in enumerate(opened)}
-    while active:
-        for path, steps in list(active.items()):
+    active: dict[Path, tuple[_Run, Iterator[None], int]] = {}  # run, its steps, bar position
+    while pending or active:
+        while pending and len(active) < limit:
+            cfg, run_dir = pending.pop(0)
+            try:
+                r = _open_run(cfg, run_dir, resume, progress)
+            except Exception as exc:
+                if alone:
+                    raise
+                failures[run_dir] = exc
+                continue
+            if isinstance(r, Path):
+                done[run_dir] = r
+                continue
+            r.isolate_rng = not alone  # others draw from the global RNG between its steps
+            for other, _, _ in active.values():
+                other.together.append(str(r.dir))
+                r.together.append(str(other.dir))
+            slot = min(set(range(limit)) - {pos for _, _, pos in active.values()})
+            active[run_dir] = (r, _run_epochs(r, progress, slot, on_epoch_end), slot)
+        for run_dir, (_, steps, _) in list(active.items()):
             try:
                 next(steps)
             except StopIteration:
-                done[path] = path / "model.pt"
-                del active[path]
+                done[run_dir] = run_dir / "model.pt"
+                del active[run_dir]
             except Exception as exc:
-                if len(runs) == 1:
+                if alone:
                     raise
-                failures[path] = exc
+                failures[run_dir] = exc
                 steps.close()
-                del active[path]
+                del active[run_dir]
     if failures:
         raise TrainingFailed(failures)
     return [done[d] for d in dirs]
