@@ -25,7 +25,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -135,6 +135,8 @@ class Profile:
     datasets: dict[str, DatasetPage]
     ablations: dict[str, Ablation] = field(default_factory=dict)
     synthetic: dict[str, int] = field(default_factory=dict)
+    # runs a notebook trains at once (multiad.train.train_many); 1: one after the other
+    concurrent: int = 1
 
     @property
     def jobs(self) -> dict[str, Job]:
@@ -222,7 +224,23 @@ def load_profile(name_or_path: str) -> Profile:
     return Profile(name=d["name"], description=" ".join(d["description"].split()),
                    paper_numbers=bool(d.get("paper_numbers")), config=d.get("config") or {},
                    seeds=list(d.get("seeds") or [0]), datasets=datasets, ablations=ablations,
-                   synthetic=d.get("synthetic") or {})
+                   synthetic=d.get("synthetic") or {}, concurrent=_concurrent(d, path))
+
+
+def _concurrent(d: dict[str, Any], path: Path) -> int:
+    n = d.get("concurrent", 1)
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"{path}: concurrent must be a whole number ≥ 1 (runs trained at "
+                         f"once on one device), got {n!r}")
+    return n
+
+
+class Training(NamedTuple):
+    """One training a notebook needs: its configuration, its folder, and its dataset."""
+
+    cfg: Any  # RunConfig
+    dir: Path
+    job: Job
 
 
 def run_dir(results_dir: str | Path, job: Job, seed: int) -> Path:
@@ -270,15 +288,22 @@ def _ensure_data(profile: Profile, job: Job) -> None:
         make_synthetic(job.category or "texture", job.root, seed=0, **profile.synthetic)
 
 
+def job_training(profile: Profile, job: Job, seed: int, results_dir: str | Path,
+                 device: str | None = None) -> Training:
+    """The training of one dataset/seed's main run: its configuration and folder."""
+    from multiad.config import RunConfig
+
+    cfg = RunConfig().with_overrides(profile.overrides(job, seed, device)).validate()
+    return Training(cfg, run_dir(results_dir, job, seed), job)
+
+
 def run_job(profile: Profile, job: Job, seed: int, results_dir: str | Path,
             device: str | None = None, progress: bool = True) -> dict[str, Any]:
     """Train + evaluate one dataset/seed unless its metrics already exist; return them."""
-    from multiad.config import RunConfig
     from multiad.evaluate import evaluate
     from multiad.train import train
 
-    out = run_dir(results_dir, job, seed)
-    cfg = RunConfig().with_overrides(profile.overrides(job, seed, device)).validate()
+    cfg, out, _ = job_training(profile, job, seed, results_dir, device)
     done = _finished(out / "metrics.json", cfg.to_dict(), f"profile {profile.name!r} ({job.id})")
     if done is not None:
         return done
@@ -303,11 +328,7 @@ def run_ablation(profile: Profile, ablation: Ablation, setting: Setting, job: Jo
                      f"ablation {ablation.id}/{setting.id} ({job.id})")
     if done is not None:
         return done
-    # only the switches that differ from the profile's own configuration count
-    base = RunConfig().with_overrides(profile.overrides(job, seed, device)).to_dict()["model"]
-    new = cfg.to_dict()["model"]
-    train_set, eval_set = ({k: v for k, v in part.items() if new[k] != base[k]}
-                           for part in setting.split())
+    train_set, eval_set = _ablation_switches(profile, setting, job, seed, device)
     src = trained_dir(results_dir, train_set, job, seed)
     if not train_set:
         main = run_job(profile, job, seed, results_dir, device, progress)  # the main run
@@ -316,11 +337,63 @@ def run_ablation(profile: Profile, ablation: Ablation, setting: Setting, job: Jo
             return json.loads((out / "metrics.json").read_text())
     else:
         _ensure_data(profile, job)
-        train_cfg = RunConfig().with_overrides(profile.overrides(
-            job, seed, device, {f"model.{k}": v for k, v in train_set.items()})).validate()
+        train_cfg, _, _ = ablation_training(profile, setting, job, seed, results_dir, device)
         train(train_cfg, src, progress=progress)
     return evaluate(src, device=device or cfg.train.device, progress=progress, out_dir=out,
                     model_overrides=eval_set, save_maps=False, max_overlays=0)
+
+
+def _ablation_switches(profile: Profile, setting: Setting, job: Job, seed: int,
+                       device: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The setting's (training, post-training) switches that differ from the profile's."""
+    from multiad.config import RunConfig
+
+    base = RunConfig().with_overrides(profile.overrides(job, seed, device)).to_dict()["model"]
+    new = RunConfig().with_overrides(
+        profile.overrides(job, seed, device, setting.set)).to_dict()["model"]
+    train_set, eval_set = ({k: v for k, v in part.items() if new[k] != base[k]}
+                           for part in setting.split())
+    return train_set, eval_set
+
+
+def ablation_training(profile: Profile, setting: Setting, job: Job, seed: int,
+                      results_dir: str | Path, device: str | None = None) -> Training:
+    """The training an ablation cell needs: the main run's when the setting acts after
+    training only, else the student trained with the setting's training switches (shared
+    by every row that trains the same way)."""
+    from multiad.config import RunConfig
+
+    train_set, _ = _ablation_switches(profile, setting, job, seed, device)
+    if not train_set:
+        return job_training(profile, job, seed, results_dir, device)
+    cfg = RunConfig().with_overrides(profile.overrides(
+        job, seed, device, {f"model.{k}": v for k, v in train_set.items()})).validate()
+    return Training(cfg, trained_dir(results_dir, train_set, job, seed), job)
+
+
+def train_ahead(profile: Profile, trainings: list[Training], progress: bool = True
+                ) -> list[Path]:
+    """Train a notebook's runs ``profile.concurrent`` at a time before it evaluates them
+    (one after the other, inside ``run_job``/``run_ablation``, when ``concurrent`` is 1).
+
+    Runs that fail here are reported and left to be retried one at a time by the notebook,
+    where their error then shows in context. Returns the folders that failed.
+    """
+    from multiad.train import TrainingFailed, train_many
+
+    if profile.concurrent <= 1:
+        return []
+    unique = list({t.dir: t for t in trainings}.values())  # Table 4's MFF pairs share one
+    for t in unique:
+        _ensure_data(profile, t.job)
+    print(f"training {len(unique)} run(s), up to {profile.concurrent} at once", flush=True)
+    try:
+        train_many([(t.cfg, t.dir) for t in unique], concurrent=profile.concurrent,
+                   progress=progress)
+    except TrainingFailed as exc:
+        print(f"{exc}\n(these are retried one at a time below)", file=sys.stderr)
+        return list(exc.failures)
+    return []
 
 
 def preflight(profile: Profile) -> list[str]:

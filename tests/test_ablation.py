@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -13,10 +14,12 @@ from multiad.figures import defect_cases, draw, typical_and_best
 from multiad.reproduce import (
     Setting,
     ablation_dir,
+    ablation_training,
     load_profile,
     run_ablation,
     run_dir,
     table4_settings,
+    train_ahead,
     trained_dir,
 )
 from multiad.results import collect_ablation, setting_table, table4
@@ -73,6 +76,27 @@ def test_mff_rows_share_one_training(tiny_profile, table4_done):
     assert table4_done["study2"]["config"]["model"]["mff"] is False
     assert table4_done["study4"]["config"]["model"]["discriminator"] is False
     assert not (ablation_dir(res, "table4", "study2", job, 0) / "model.pt").exists()
+
+
+def test_students_trained_ahead_together_give_the_same_cells(tiny_profile, table4_done,
+                                                             tmp_path):
+    """A profile's `concurrent` trains the distinct students at once first (train_many);
+    the cells then only evaluate, with the numbers of the one-at-a-time run."""
+    prof = dataclasses.replace(tiny_profile[0], concurrent=2)
+    ab, job = prof.ablations["table4"], prof.jobs["tex"]
+    trainings = [ablation_training(prof, s, job, 0, tmp_path) for s in ab.settings]
+    assert len({t.dir for t in trainings}) == 2  # studies 1–2 and 3–4 share a student
+    assert train_ahead(prof, trainings, progress=False) == []
+    stamps = {t.dir: (t.dir / "model.pt").stat().st_mtime_ns for t in trainings}
+    for t in trainings:
+        meta = json.loads((t.dir / "train.json").read_text())
+        assert meta["trained_together_with"] == [str(o.dir) for o in trainings
+                                                 if o.dir != t.dir][:1]
+    cells = {s.id: run_ablation(prof, ab, s, job, 0, tmp_path, progress=False)
+             for s in ab.settings}
+    assert stamps == {t.dir: (t.dir / "model.pt").stat().st_mtime_ns for t in trainings}
+    for sid, cell in cells.items():
+        assert cell["metrics"] == table4_done[sid]["metrics"], sid
 
 
 def test_rerun_of_ablation_is_a_no_op(tiny_profile, table4_done):

@@ -46,6 +46,9 @@ def test_shipped_profiles_load(name):
         assert len(prof.ablations["table4"].datasets) == 18
         assert len(prof.ablations["table4"].settings) == 8
         assert prof.config["train.epochs"] == 250
+        # the measured fast path: whole-step CUDA graphs, compiled, 4 runs at once
+        assert prof.config["train.cuda_graph"] and prof.config["train.compile"]
+        assert prof.concurrent == 4
 
 
 def test_profile_errors_name_the_file_and_the_fix(tmp_path):
@@ -61,6 +64,10 @@ def test_profile_errors_name_the_file_and_the_fix(tmp_path):
     bad = _profile(tmp_path, job, job)
     with pytest.raises(ValueError, match="job ids must be unique"):
         load_profile(str(bad))
+    path = _profile(tmp_path, job, {**job, "id": "med"})
+    path.write_text(path.read_text() + "concurrent: 0\n")
+    with pytest.raises(ValueError, match=r"tiny.yaml: concurrent must be a whole number ≥ 1"):
+        load_profile(str(path))
 
 
 def test_unknown_profile_lists_known_ones():
