@@ -379,16 +379,20 @@ def train_ahead(profile: Profile, trainings: list[Training], progress: bool = Tr
     Runs that fail here are reported and left to be retried one at a time by the notebook,
     where their error then shows in context. Returns the folders that failed.
     """
-    from multiad.train import TrainingFailed, train_many
+    from multiad.train import TrainingFailed, is_complete, train_many
 
     if profile.concurrent <= 1:
         return []
     unique = list({t.dir: t for t in trainings}.values())  # Table 4's MFF pairs share one
-    for t in unique:
+    todo = [t for t in unique if not is_complete(t.cfg, t.dir)]
+    if not todo:
+        return []
+    for t in todo:
         _ensure_data(profile, t.job)
-    print(f"training {len(unique)} run(s), up to {profile.concurrent} at once", flush=True)
+    print(f"training {len(todo)} run(s) ({len(unique) - len(todo)} already trained), up to "
+          f"{profile.concurrent} at once", flush=True)
     try:
-        train_many([(t.cfg, t.dir) for t in unique], concurrent=profile.concurrent,
+        train_many([(t.cfg, t.dir) for t in todo], concurrent=profile.concurrent,
                    progress=progress)
     except TrainingFailed as exc:
         print(f"{exc}\n(these are retried one at a time below)", file=sys.stderr)

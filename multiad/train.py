@@ -294,6 +294,13 @@ def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
     return out
 
 
+def is_complete(cfg: RunConfig, run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` holds a finished training of at least ``cfg``'s epochs."""
+    done = Path(run_dir) / "train.json"  # written last, after model.pt
+    return (Path(run_dir) / "model.pt").exists() and done.exists() \
+        and json.loads(done.read_text()).get("epochs", -1) >= cfg.train.epochs
+
+
 def _open_run(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool) -> _Run | Path:
     """Prepare one run: its folder, data, trainer and resume state — or, when the run is
     already complete, the path of its ``model.pt``."""
@@ -306,9 +313,7 @@ def _open_run(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool) -> _R
     set_determinism(cfg)
     t_start = time.time()
 
-    done = run_dir / "train.json"  # written last: the run is complete
-    if resume and model_path.exists() and done.exists() \
-            and json.loads(done.read_text()).get("epochs", -1) >= cfg.train.epochs:
+    if resume and is_complete(cfg, run_dir):
         if progress:
             print(f"{model_path} is complete; nothing to do")
         return model_path
