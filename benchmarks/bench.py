@@ -20,6 +20,7 @@ import platform
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -153,6 +154,43 @@ def bench_train_graphed(size: int, batch: int, dev: torch.device, iters: int,
     return {"n_models": n_models, "compiled": compile,
             "aggregate_img_per_s": round(n_models * batch / s, 1),
             "round_ms": round(s * 1e3, 2), "peak_gib": peak_gib(dev)}
+
+
+def bench_train_many(size: int, batch: int, dev: torch.device, n_models: int,
+                     compile: bool, n_train: int, epochs: int) -> dict[str, Any]:
+    """The real training loop (``multiad.train.train_many``, as `make reproduce` runs it):
+    synthetic data decoded and cached, on the device, its epochs' order, loss bookkeeping,
+    ``n_models`` runs at once. Aggregate img/s from the first epoch's end (compilation,
+    graph capture and data loading excluded) to the end of the last but one (the last
+    epoch writes the checkpoint and model)."""
+    from multiad.data.synthetic import make_synthetic
+    from multiad.train import train_many
+
+    reset_peak(dev)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "synthetic"
+        make_synthetic("texture", root, seed=0, size=size, n_train=n_train, n_test_good=2,
+                       n_test_per_defect=1)
+        fast = dev.type == "cuda"
+        runs = [(make_cfg(size, batch, dev, optimised=True).with_overrides([
+            "data.kind=synthetic", f"data.root={root}", "data.category=texture",
+            f"data.cache_dir={Path(tmp) / 'cache'}", f"train.epochs={epochs}",
+            f"train.checkpoint_every={epochs}",  # the timed epochs write no checkpoint
+            f"train.seed={k}", f"train.cuda_graph={str(fast).lower()}",
+            f"train.compile={str(fast and compile).lower()}"]), Path(tmp) / f"run{k}")
+            for k in range(n_models)]
+        marks: dict[tuple[Path, int], float] = {}
+
+        def hook(run_dir: Path, epoch: int) -> None:
+            marks[(run_dir, epoch)] = time.perf_counter()
+
+        train_many(runs, concurrent=n_models, progress=False, on_epoch_end=hook)
+    t0 = min(t for (_, e), t in marks.items() if e == 1)
+    t1 = max(t for (_, e), t in marks.items() if e == epochs - 1)
+    images = n_models * n_train * (epochs - 2)
+    return {"n_models": n_models, "compiled": compile and dev.type == "cuda",
+            "graphed": dev.type == "cuda", "n_train": n_train, "timed_epochs": epochs - 2,
+            "aggregate_img_per_s": round(images / (t1 - t0), 1), "peak_gib": peak_gib(dev)}
 
 
 def check_numerics(size: int, batch: int, dev: torch.device, steps: int,
@@ -289,6 +327,12 @@ def main(argv: list[str] | None = None) -> int:
                     size, batch, dev, iters, k, compile=c))
                 if "aggregate_img_per_s" in res[key]:
                     graphed.append(res[key]["aggregate_img_per_s"])
+        for k in (1, 4):  # the loop `make reproduce` runs, at the paper profile's settings
+            run_section(res, f"train_loop_x{k}", lambda k=k: bench_train_many(
+                size, batch, dev, k, compile=args.compile, n_train=512, epochs=5))
+    else:
+        run_section(res, "train_loop_x2", lambda: bench_train_many(
+            size, batch, dev, 2, compile=False, n_train=8, epochs=3))
     ibatch = 8 if small else 128
     run_section(res, "inference", lambda: bench_inference(size, ibatch, dev, iters))
     n_img = 40 if args.small else 3815  # 3,815 × 256² ≈ 250 M pixels, on every device

@@ -54,3 +54,21 @@ def test_cpu_pixel_metrics_are_listed_with_their_memory(tmp_path):
     assert ("| 2 | Test CPU (2 cores), 2 threads | 250,019,840 | separated | 3.93 | 8.13 | "
             "2.84 GiB") in text
     assert "| classes overlap fully | 3.93 | 20.50 |" in text
+
+
+def test_the_estimate_prefers_the_measured_training_loop(tmp_path):
+    res = tmp_path / "results"
+    res.mkdir()
+    (res / "GPU_1.json").write_text(json.dumps({
+        "profile": "full", "device": "Test GPU", "torch": "9.9", "train_img_per_s_eager": 100.0,
+        "train_graphed_x4": {"n_models": 4, "aggregate_img_per_s": 400.0},
+        "train_loop_x4": {"n_models": 4, "aggregate_img_per_s": 300.0}}))
+    (res / "cpu_2.json").write_text(json.dumps({
+        "profile": "small", "device": "Test CPU", "torch": "9.9",
+        "train_loop_x2": {"n_models": 2, "aggregate_img_per_s": 9000.0}}))
+    mod = _summarize()
+    mod.main(["--results", str(res), "--out", str(tmp_path / "gen")])
+    text = (tmp_path / "gen" / "compute_tables.md").read_text()
+    assert "the training loop `make reproduce` runs (`train_loop_x4` in run 1: 300 img/s)" in text
+    images = sum(mod.TRAIN_IMAGES.values()) * mod.EPOCHS * (1 + mod.ABLATION_EXTRA_TRAININGS)
+    assert f"**{images / 300.0 / 3600:.1f} h**" in text
