@@ -93,6 +93,7 @@ class Trainer:
         if cfg.train.compile and device.type == "cuda":
             # fuses BN, ReLU, SE scaling and residual adds (the memory-bound bulk of a step);
             # the modules themselves (and their state_dict keys) stay as they are
+            _allow_recompiles()
             return cls(cfg, model, discs, opt_s, opt_d, device,
                        teacher_fn=torch.compile(model.teacher),
                        student_fn=torch.compile(model.student))
@@ -174,6 +175,16 @@ class Trainer:
         if "cuda" in rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"].cpu(), self.device)
         return int(state["epoch"]), list(state["losses"])
+
+
+def _allow_recompiles(limit: int = 64) -> None:
+    """One notebook compiles many students (MVTec categories, ablation variants, the partial
+    last batch): past dynamo's default of 8 compilations per function it would fall back to
+    eager (with one logged warning), so the limit is raised."""
+    import torch._dynamo.config as dynamo
+
+    name = "recompile_limit" if hasattr(dynamo, "recompile_limit") else "cache_size_limit"
+    setattr(dynamo, name, max(getattr(dynamo, name), limit))
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -301,9 +312,17 @@ def is_complete(cfg: RunConfig, run_dir: str | Path) -> bool:
         and json.loads(done.read_text()).get("epochs", -1) >= cfg.train.epochs
 
 
-def _open_run(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool) -> _Run | Path:
+def _data_key(cfg: RunConfig) -> tuple[Any, ...]:
+    d = cfg.data
+    return (d.kind, d.root, d.category, d.image_size, d.cache_dir, cfg.train.device)
+
+
+def _open_run(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool,
+              loaded: dict[tuple[Any, ...], tuple[Any, torch.Tensor]] | None = None
+              ) -> _Run | Path:
     """Prepare one run: its folder, data, trainer and resume state — or, when the run is
-    already complete, the path of its ``model.pt``."""
+    already complete, the path of its ``model.pt``. ``loaded`` shares decoded training
+    sets (on the device) between the runs of a group that train on the same data."""
     cfg.validate()
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_run_dir(cfg, run_dir)
@@ -318,8 +337,12 @@ def _open_run(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool) -> _R
             print(f"{model_path} is complete; nothing to do")
         return model_path
 
-    data, split = load_split(cfg.data, "train", progress)
-    images = split.images.to(device) if device.type == "cuda" else split.images
+    loaded = {} if loaded is None else loaded
+    if _data_key(cfg) not in loaded:
+        data, split = load_split(cfg.data, "train", progress)
+        loaded[_data_key(cfg)] = (data, split.images.to(device) if device.type == "cuda"
+                                  else split.images)
+    data, images = loaded[_data_key(cfg)]  # read only: runs index it, never write to it
     trainer = Trainer.build(cfg, device)
     start, losses = 0, []
     if resume and ckpt_path.exists():
@@ -454,11 +477,16 @@ def train_many(runs: list[tuple[RunConfig, str | Path]], *, concurrent: int = 0,
     failures: dict[Path, BaseException] = {}
     done: dict[Path, Path] = {}
     active: dict[Path, tuple[_Run, Iterator[None], int]] = {}  # run, its steps, bar position
+    loaded: dict[tuple[Any, ...], tuple[Any, torch.Tensor]] = {}  # training sets in use
     while pending or active:
+        needed = {_data_key(c) for c, _ in pending} | {_data_key(r.cfg)
+                                                        for r, _, _ in active.values()}
+        for key in set(loaded) - needed:
+            del loaded[key]  # no run left needs this training set on the device
         while pending and len(active) < limit:
             cfg, run_dir = pending.pop(0)
             try:
-                r = _open_run(cfg, run_dir, resume, progress)
+                r = _open_run(cfg, run_dir, resume, progress, loaded)
             except Exception as exc:
                 if alone:
                     raise

@@ -12,9 +12,11 @@ import yaml
 from multiad.evaluate import evaluate
 from multiad.figures import defect_cases, draw, typical_and_best
 from multiad.reproduce import (
+    Job,
     Setting,
     ablation_dir,
     ablation_training,
+    job_training,
     load_profile,
     run_ablation,
     run_dir,
@@ -97,6 +99,18 @@ def test_students_trained_ahead_together_give_the_same_cells(tiny_profile, table
     assert stamps == {t.dir: (t.dir / "model.pt").stat().st_mtime_ns for t in trainings}
     for sid, cell in cells.items():
         assert cell["metrics"] == table4_done[sid]["metrics"], sid
+
+
+def test_a_run_failing_ahead_is_left_to_its_own_cell(tiny_profile, tmp_path, capsys):
+    prof = dataclasses.replace(tiny_profile[0], concurrent=2)
+    no_d = next(s for s in prof.ablations["table4"].settings if s.id == "study3")
+    good = ablation_training(prof, no_d, prof.jobs["tex"], 0, tmp_path)
+    bad = job_training(prof, Job("gone", "mvtec", str(tmp_path / "no-mvtec-here"), "bottle"),
+                       0, tmp_path)
+    assert train_ahead(prof, [bad, good], progress=False) == [bad.dir]
+    assert (good.dir / "model.pt").exists()
+    err = capsys.readouterr().err
+    assert str(bad.dir) in err and "retried one at a time" in err
 
 
 def test_rerun_of_ablation_is_a_no_op(tiny_profile, table4_done):

@@ -146,16 +146,26 @@ def test_config_is_validated_before_anything_runs(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def test_runs_trained_together_equal_runs_trained_alone(tiny_config, tmp_path):
+def test_runs_trained_together_equal_runs_trained_alone(tiny_config, tmp_path, monkeypatch):
     """Interleaved steps, each run with its own RNG (D's dropout), data order and length."""
+    import multiad.train as train_module
     cfgs = [tiny_config,
             tiny_config.with_overrides(["train.seed=1", "train.batch_size=6"]),
             tiny_config.with_overrides(["model.se=false", "train.epochs=3"])]
     for k, cfg in enumerate(cfgs):
         train(cfg, tmp_path / "alone" / str(k), progress=False)
     together = [tmp_path / "together" / str(k) for k in range(len(cfgs))]
+    loads = []
+
+    def counted(*args, **kwargs):
+        loads.append(args)
+        return real_load(*args, **kwargs)
+
+    real_load = train_module.load_split
+    monkeypatch.setattr(train_module, "load_split", counted)
     # two at a time: the third run starts (and seeds its model) while another is mid-way
     paths = train_many(list(zip(cfgs, together, strict=True)), concurrent=2, progress=False)
+    assert len(loads) == 1  # the three runs share one decoded training set
     assert paths == [d / "model.pt" for d in together]
     for k, d in enumerate(together):
         a, b = _student_state(tmp_path / "alone" / str(k)), _student_state(d)
