@@ -141,6 +141,9 @@ def test_notebook_parameters_override_the_profile():
     assert mine.jobs["brain"].root == "/data/BMAD/Brain_AD"
     assert mine.config["train.epochs"] == 5 and mine.seeds == [1, 2]
     assert prof.jobs["brain"].root == "data/BMAD/Brain_AD" and prof.seeds == [0]  # a copy
+    assert prof.with_params(concurrent=2).concurrent == 2 and prof.concurrent == 4
+    with pytest.raises(ValueError, match="notebook parameter: concurrent must be"):
+        prof.with_params(concurrent=-1)
     assert load_profile("smoke").with_params(data_root="/x").jobs[
         "synthetic-texture"].root == "data/synthetic-smoke"  # synthetic data stays
 
