@@ -280,7 +280,7 @@ class _Run:
     graphed: Any  # GraphedStep | None
     stream: Any  # torch.cuda.Stream | None: all of this run's GPU work is queued on it
     t_start: float
-    rng: dict[str, torch.Tensor] = field(default_factory=dict)  # its RNG state when opened
+    rng: dict[str, torch.Tensor] = field(default_factory=dict)  # its RNG between its steps
     together: list[str] = field(default_factory=list)  # runs that trained at the same time
     isolate_rng: bool = False  # keep its RNG state apart from other runs'
 
