@@ -375,6 +375,28 @@ def ablation_training(profile: Profile, setting: Setting, job: Job, seed: int,
     return Training(cfg, trained_dir(results_dir, train_set, job, seed), job)
 
 
+def page_trainings(profile: Profile, jobs: list[Job], results_dir: str | Path,
+                   device: str | None = None) -> list[Training]:
+    """A dataset page's trainings: its own runs and, while they are fewer than
+    ``profile.concurrent``, students its datasets' ablation rows will need, so that the
+    device trains a full group (a BMAD set's main run with its three Table 4 students);
+    the ablation page then finds them trained."""
+    own = [job_training(profile, job, seed, results_dir, device)
+           for job in jobs for seed in profile.seeds]
+    free = profile.concurrent - len(own)
+    seen = {t.dir for t in own}
+    for ab in profile.ablations.values():
+        for setting in ab.settings:
+            for job in (j for j in jobs if j.id in ab.datasets):
+                for seed in profile.seeds:
+                    t = ablation_training(profile, setting, job, seed, results_dir, device)
+                    if free > 0 and t.dir not in seen:
+                        own.append(t)
+                        seen.add(t.dir)
+                        free -= 1
+    return own
+
+
 def train_ahead(profile: Profile, trainings: list[Training], progress: bool = True
                 ) -> list[Path]:
     """Train a notebook's runs ``profile.concurrent`` at a time before it evaluates them

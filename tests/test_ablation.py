@@ -18,6 +18,7 @@ from multiad.reproduce import (
     ablation_training,
     job_training,
     load_profile,
+    page_trainings,
     run_ablation,
     run_dir,
     table4_settings,
@@ -99,6 +100,16 @@ def test_students_trained_ahead_together_give_the_same_cells(tiny_profile, table
     assert stamps == {t.dir: (t.dir / "model.pt").stat().st_mtime_ns for t in trainings}
     for sid, cell in cells.items():
         assert cell["metrics"] == table4_done[sid]["metrics"], sid
+
+
+def test_a_small_dataset_page_fills_its_group_with_ablation_students(tiny_profile, tmp_path):
+    prof, job = tiny_profile[0], tiny_profile[0].jobs["tex"]
+    assert [t.dir for t in page_trainings(prof, [job], tmp_path)] == [run_dir(tmp_path, job, 0)]
+    four = page_trainings(dataclasses.replace(prof, concurrent=4), [job], tmp_path)
+    # the tiny profile's ablation rows need one more student: D off (studies 3 and 4)
+    assert [t.dir for t in four] == [run_dir(tmp_path, job, 0),
+                                     trained_dir(tmp_path, {"discriminator": False}, job, 0)]
+    assert four[1].cfg.model.discriminator is False
 
 
 def test_a_run_failing_ahead_is_left_to_its_own_cell(tiny_profile, tmp_path, capsys):
