@@ -35,6 +35,7 @@ from multiad.config import RunConfig
 from multiad.gaussian import gaussian_blur
 from multiad.mff import MultiScaleFusion
 from multiad.provenance import provenance, select_device
+from multiad.reproduce import load_profile
 from multiad.train import Trainer
 
 WRN50_GFLOP_256 = 29.8  # one WRN-50-2 forward at 256² (11.4 GMAC at 224², scaled)
@@ -327,9 +328,13 @@ def main(argv: list[str] | None = None) -> int:
                     size, batch, dev, iters, k, compile=c))
                 if "aggregate_img_per_s" in res[key]:
                     graphed.append(res[key]["aggregate_img_per_s"])
-        for k in (1, 4):  # the loop `make reproduce` runs, at the paper profile's settings
+        # the loop `make reproduce` runs, with the paper profile's step (graphed, compiled)
+        # and its concurrency, and one run alone for comparison
+        paper = load_profile("paper")
+        compiled = bool(paper.config.get("train.compile"))
+        for k in sorted({1, paper.concurrent}):
             run_section(res, f"train_loop_x{k}", lambda k=k: bench_train_many(
-                size, batch, dev, k, compile=args.compile, n_train=512, epochs=5))
+                size, batch, dev, k, compile=compiled, n_train=512, epochs=5))
     else:
         run_section(res, "train_loop_x2", lambda: bench_train_many(
             size, batch, dev, 2, compile=False, n_train=8, epochs=3))
