@@ -387,12 +387,14 @@ def _run_epochs(run: _Run, progress: bool, position: int,
         t0 = time.time()
         with run.active():
             sums = {k: torch.zeros((), device=device) for k in LOSS_KEYS}
-        order = epoch_order(n, cfg.train.seed, epoch)
+            # on the device once per epoch: a per-step copy from pageable host memory may
+            # wait for this run's stream, which would stall the other runs' queues
+            order = epoch_order(n, cfg.train.seed, epoch).to(images.device)
         steps = 0
         for i in range(0, n, bs):
             idx = order[i:i + bs]
             with run.active():
-                x = trainer.prepare(images[idx.to(images.device)])
+                x = trainer.prepare(images[idx])
                 if run.graphed is not None and len(idx) == bs:
                     out = run.graphed(x)  # queued on this run's stream, which is current
                 else:

@@ -33,12 +33,22 @@ CACHE_VERSION = 1
 RESIZE_METHOD = "image:bilinear-antialias,mask:nearest-exact"
 
 
+_MEAN_STD: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _mean_std(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """ImageNet mean and std as 3×1×1 float32 tensors on ``device``, made once: a fresh
+    host-to-device copy per training step may wait for the GPU stream it is queued on."""
+    if device not in _MEAN_STD:
+        _MEAN_STD[device] = (torch.tensor(IMAGENET_MEAN).view(3, 1, 1).to(device),
+                             torch.tensor(IMAGENET_STD).view(3, 1, 1).to(device))
+    return _MEAN_STD[device]
+
+
 def normalize(batch: torch.Tensor) -> torch.Tensor:
     """uint8 (0..255) or float (0..1) images, (N×)3×H×W on any device → float32 normalised."""
     x = batch.float() / 255.0 if batch.dtype == torch.uint8 else batch.float()
-    shape = (3, 1, 1) if x.dim() == 3 else (1, 3, 1, 1)
-    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(shape)
-    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(shape)
+    mean, std = _mean_std(x.device)
     return (x - mean) / std
 
 
