@@ -47,13 +47,15 @@ def test_cpu_pixel_metrics_are_listed_with_their_memory(tmp_path):
           "pixel_auroc_s": 3.93, "aupro_s": 8.13, "peak_rss_gib": 2.84}
     (res / "cpu_2.json").write_text(json.dumps({
         "profile": "small", "device": "Test CPU (2 cores)", "torch": "9.9", "pixel_metrics": pm,
-        "pixel_metrics_overlapping": {**pm, "shift": 0.0, "aupro_s": 20.5}}))
+        "pixel_metrics_overlapping": {**pm, "shift": 0.0, "aupro_s": 20.5},
+        "train_eager_fp32": {"img_per_s": 4.4}}))
     mod = _summarize()
     mod.main(["--results", str(res), "--out", str(tmp_path / "gen")])
     text = (tmp_path / "gen" / "compute_tables.md").read_text()
     assert ("| 2 | Test CPU (2 cores), 2 threads | 250,019,840 | separated | 3.93 | 8.13 | "
             "2.84 GiB") in text
     assert "| classes overlap fully | 3.93 | 20.50 |" in text
+    assert "train_eager_fp32" not in text  # a small run's network timings are not listed
 
 
 def test_the_estimate_prefers_the_measured_training_loop(tmp_path):
