@@ -63,6 +63,9 @@ class GraphedStep:
                 for group in opt.param_groups:
                     group["capturable"] = True
                     group["foreach"] = True
+                for state in opt.state.values():  # resumed from an ungraphed run's checkpoint
+                    if torch.is_tensor(state.get("step")) and state["step"].device.type == "cpu":
+                        state["step"] = state["step"].to(trainer.device, torch.float32)
         self.stream = stream or torch.cuda.Stream(trainer.device)
         fmt = (torch.channels_last if trainer.cfg.train.channels_last
                else torch.contiguous_format)

@@ -381,6 +381,8 @@ def page_trainings(profile: Profile, jobs: list[Job], results_dir: str | Path,
     ``profile.concurrent``, students its datasets' ablation rows will need, so that the
     device trains a full group (a BMAD set's main run with its three Table 4 students);
     the ablation page then finds them trained."""
+    from multiad.train import is_complete
+
     own = [job_training(profile, job, seed, results_dir, device)
            for job in jobs for seed in profile.seeds]
     free = profile.concurrent - len(own)
@@ -390,7 +392,7 @@ def page_trainings(profile: Profile, jobs: list[Job], results_dir: str | Path,
             for job in (j for j in jobs if j.id in ab.datasets):
                 for seed in profile.seeds:
                     t = ablation_training(profile, setting, job, seed, results_dir, device)
-                    if free > 0 and t.dir not in seen:
+                    if free > 0 and t.dir not in seen and not is_complete(t.cfg, t.dir):
                         own.append(t)
                         seen.add(t.dir)
                         free -= 1
@@ -410,9 +412,15 @@ def train_ahead(profile: Profile, trainings: list[Training], progress: bool = Tr
     if profile.concurrent <= 1:
         return []
     unique = list({t.dir: t for t in trainings}.values())  # Table 4's MFF pairs share one
-    todo = [t for t in unique if not is_complete(t.cfg, t.dir)]
+    todo = [t for t in unique if not is_complete(t.cfg, t.dir) and not _evaluated(t)]
     if not todo:
         return []
+    # one dataset after the other (stable): its runs share its decoded images on the
+    # device, which are freed when its last run ends
+    first = {}
+    for t in todo:
+        first.setdefault(t.job.id, len(first))
+    todo.sort(key=lambda t: first[t.job.id])
     for t in todo:
         _ensure_data(profile, t.job)
     print(f"training {len(todo)} run(s) ({len(unique) - len(todo)} already trained), up to "
@@ -423,7 +431,20 @@ def train_ahead(profile: Profile, trainings: list[Training], progress: bool = Tr
     except TrainingFailed as exc:
         print(f"{exc}\n(these are retried one at a time below)", file=sys.stderr)
         return list(exc.failures)
+    except Exception as exc:  # a group of one re-raises its run's own error
+        print(f"{todo[0].dir}: {type(exc).__name__}: {exc}\n(retried below)", file=sys.stderr)
+        return [todo[0].dir]
     return []
+
+
+def _evaluated(t: Training) -> bool:
+    """A main run whose metrics exist for this configuration (``run_job`` skips it)."""
+    from multiad.config import RunConfigMismatch
+
+    try:
+        return _finished(t.dir / "metrics.json", t.cfg.to_dict(), str(t.dir)) is not None
+    except RunConfigMismatch:
+        return True  # not ours to retrain: its notebook cell says what is wrong
 
 
 def preflight(profile: Profile) -> list[str]:

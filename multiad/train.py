@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -314,7 +315,8 @@ def is_complete(cfg: RunConfig, run_dir: str | Path) -> bool:
 
 def _data_key(cfg: RunConfig) -> tuple[Any, ...]:
     d = cfg.data
-    return (d.kind, d.root, d.category, d.image_size, d.cache_dir, cfg.train.device)
+    return (d.kind, d.root, d.category, d.image_size, d.cache_dir,
+            str(select_device(cfg.train.device)))
 
 
 def _open_run(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool,
@@ -377,12 +379,27 @@ def _run_epochs(run: _Run, progress: bool, position: int,
     """Train ``run`` to its last epoch and save it, yielding after each queued batch so
     that several runs can interleave their steps."""
     cfg, trainer, images = run.cfg, run.trainer, run.images
-    device, n, bs = trainer.device, len(images), cfg.train.batch_size
-    ckpt_path = run.dir / "checkpoint.pt"
-    every = max(1, cfg.train.checkpoint_every)
     bar = tqdm(range(run.start, cfg.train.epochs), desc=f"train {run.data.name}", unit="epoch",
                disable=not progress, initial=run.start, total=cfg.train.epochs,
                position=position)
+    try:
+        yield from _epochs(run, bar, on_epoch_end)
+        bar.close()
+        with run.active():
+            calib = calibrate(trainer, images, progress=progress)
+            _save_trained(run, calib)  # its GPU→CPU copies ordered after the run's work
+    finally:
+        bar.close()
+        if run.stream is not None:  # nothing of this run is still queued when it is freed
+            run.stream.synchronize()
+
+
+def _epochs(run: _Run, bar: Any, on_epoch_end: Callable[[Path, int], None] | None
+            ) -> Iterator[None]:
+    cfg, trainer, images = run.cfg, run.trainer, run.images
+    device, n, bs = trainer.device, len(images), cfg.train.batch_size
+    ckpt_path = run.dir / "checkpoint.pt"
+    every = max(1, cfg.train.checkpoint_every)
     for epoch in bar:
         t0 = time.time()
         with run.active():
@@ -404,8 +421,9 @@ def _run_epochs(run: _Run, progress: bool, position: int,
             steps += 1
             yield
         with run.active():  # reading the sums waits for this run's stream only
-            row = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 3),
-                   **{k: float(v) / steps for k, v in sums.items()}}
+            means = {k: float(v) / steps for k, v in sums.items()}
+            # wall time of the epoch (shared with the runs that train at the same time)
+            row = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 3), **means}
             if trainer.opt_d is None:
                 row["L_adv"] = row["L_D"] = float("nan")
             run.losses.append(row)
@@ -417,10 +435,6 @@ def _run_epochs(run: _Run, progress: bool, position: int,
         if on_epoch_end is not None:
             on_epoch_end(run.dir, epoch + 1)
         yield
-    bar.close()
-    with run.active():
-        calib = calibrate(trainer, images, progress=progress)
-    _save_trained(run, calib)
 
 
 def _save_trained(run: _Run, calib: dict[str, Any]) -> None:
@@ -451,6 +465,13 @@ class TrainingFailed(RuntimeError):
                          + "\n".join(lines))
 
 
+def _without_frames(exc: Exception) -> Exception:
+    """``exc`` with its traceback's frames cleared: they hold the failed run's model,
+    optimiser and activations, which the runs after it need the memory of."""
+    traceback.clear_frames(exc.__traceback__)
+    return exc
+
+
 def train_many(runs: list[tuple[RunConfig, str | Path]], *, concurrent: int = 0,
                resume: bool = True, progress: bool = True,
                on_epoch_end: Callable[[Path, int], None] | None = None) -> list[Path]:
@@ -461,9 +482,11 @@ def train_many(runs: list[tuple[RunConfig, str | Path]], *, concurrent: int = 0,
     starts. Each run keeps its own data order, RNG state (dropout), optimiser and, on CUDA,
     its own stream: the runs' steps are queued in turn, so on a GPU the small batches of
     several runs fill the device together (e.g. MVTec categories, or ablation settings).
-    Each run's weights are those it would get trained alone (bit for bit on the CPU). A run
-    that fails does not stop the others; :class:`TrainingFailed` names the failed runs at
-    the end.
+    Each run's weights are those it would get trained alone (bit for bit on the CPU; on a
+    GPU within the tolerance of its kernels, and with CUDA graphs on torch versions that
+    share one RNG seed/offset slot among all graphs, D's dropout masks of concurrent runs
+    may come from each other's draws — still random, not reproducible). A run that fails
+    does not stop the others; :class:`TrainingFailed` names the failed runs at the end.
     """
     dirs = [Path(d) for _, d in runs]
     if len(set(dirs)) != len(dirs):
@@ -480,6 +503,20 @@ def train_many(runs: list[tuple[RunConfig, str | Path]], *, concurrent: int = 0,
     done: dict[Path, Path] = {}
     active: dict[Path, tuple[_Run, Iterator[None], int]] = {}  # run, its steps, bar position
     loaded: dict[tuple[Any, ...], tuple[Any, torch.Tensor]] = {}  # training sets in use
+
+    def _start(cfg: RunConfig, run_dir: Path) -> None:
+        # a function of its own: no local of train_many keeps a finished run alive
+        r = _open_run(cfg, run_dir, resume, progress, loaded)
+        if isinstance(r, Path):
+            done[run_dir] = r
+            return
+        r.isolate_rng = not alone  # others draw from the global RNG between its steps
+        for other, _, _ in active.values():
+            other.together.append(str(r.dir))
+            r.together.append(str(other.dir))
+        slot = min(set(range(limit)) - {pos for _, _, pos in active.values()})
+        active[run_dir] = (r, _run_epochs(r, progress, slot, on_epoch_end), slot)
+
     while pending or active:
         needed = {_data_key(c) for c, _ in pending} | {_data_key(r.cfg)
                                                         for r, _, _ in active.values()}
@@ -488,33 +525,23 @@ def train_many(runs: list[tuple[RunConfig, str | Path]], *, concurrent: int = 0,
         while pending and len(active) < limit:
             cfg, run_dir = pending.pop(0)
             try:
-                r = _open_run(cfg, run_dir, resume, progress, loaded)
+                _start(cfg, run_dir)
             except Exception as exc:
                 if alone:
                     raise
-                failures[run_dir] = exc
-                continue
-            if isinstance(r, Path):
-                done[run_dir] = r
-                continue
-            r.isolate_rng = not alone  # others draw from the global RNG between its steps
-            for other, _, _ in active.values():
-                other.together.append(str(r.dir))
-                r.together.append(str(other.dir))
-            slot = min(set(range(limit)) - {pos for _, _, pos in active.values()})
-            active[run_dir] = (r, _run_epochs(r, progress, slot, on_epoch_end), slot)
-        for run_dir, (_, steps, _) in list(active.items()):
+                failures[run_dir] = _without_frames(exc)
+        for run_dir in list(active):
             try:
-                next(steps)
+                next(active[run_dir][1])
             except StopIteration:
                 done[run_dir] = run_dir / "model.pt"
                 del active[run_dir]
             except Exception as exc:
                 if alone:
                     raise
-                failures[run_dir] = exc
-                steps.close()
+                failures[run_dir] = _without_frames(exc)
                 del active[run_dir]
+    loaded.clear()  # the error below keeps this frame alive; not its training sets
     if failures:
         raise TrainingFailed(failures)
     return [done[d] for d in dirs]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 
 import pytest
@@ -196,6 +197,8 @@ def test_a_failing_run_does_not_stop_the_others(tiny_config, tmp_path, monkeypat
         train_many([(tiny_config.with_overrides(["train.seed=1"]), bad),
                     (tiny_config, good)], progress=False)
     assert set(info.value.failures) == {bad}
+    gc.collect()  # the failure's traceback does not keep the failed run's model alive
+    assert not [o for o in gc.get_objects() if type(o) is Trainer]
     assert (good / "model.pt").exists() and not (bad / "model.pt").exists()
     monkeypatch.setattr(Trainer, "step", real_step)
     assert train_many([(tiny_config, good)], progress=False) == [good / "model.pt"]
@@ -207,3 +210,16 @@ def test_a_group_shares_one_device_and_determinism_mode(tiny_config, tmp_path):
                     (tiny_config.with_overrides(["train.deterministic=false"]), tmp_path / "b")])
     with pytest.raises(ValueError, match="listed twice"):
         train_many([(tiny_config, tmp_path / "a"), (tiny_config, tmp_path / "a")])
+
+
+def test_a_finished_run_is_freed_before_the_next_one_trains(tiny_config, tmp_path):
+    live = []
+
+    def count(_run_dir, _epoch):
+        gc.collect()
+        live.append(sum(type(o) is Trainer for o in gc.get_objects()))
+
+    cfg = tiny_config.with_overrides(["train.epochs=1"])
+    train_many([(cfg, tmp_path / "a"), (cfg.with_overrides(["train.seed=1"]), tmp_path / "b")],
+               concurrent=1, progress=False, on_epoch_end=count)
+    assert live == [1, 1]
