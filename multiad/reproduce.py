@@ -170,7 +170,7 @@ class Profile:
         if seeds:
             out.seeds = [int(s) for s in seeds]
         if concurrent:
-            out.concurrent = _concurrent({"concurrent": concurrent}, Path("notebook parameter"))
+            out.concurrent = _concurrent(concurrent, "notebook parameter")
         return out
 
     def overrides(self, job: Job, seed: int, device: str | None = None,
@@ -228,13 +228,13 @@ def load_profile(name_or_path: str) -> Profile:
     return Profile(name=d["name"], description=" ".join(d["description"].split()),
                    paper_numbers=bool(d.get("paper_numbers")), config=d.get("config") or {},
                    seeds=list(d.get("seeds") or [0]), datasets=datasets, ablations=ablations,
-                   synthetic=d.get("synthetic") or {}, concurrent=_concurrent(d, path))
+                   synthetic=d.get("synthetic") or {},
+                   concurrent=_concurrent(d.get("concurrent", 1), str(path)))
 
 
-def _concurrent(d: dict[str, Any], path: Path) -> int:
-    n = d.get("concurrent", 1)
+def _concurrent(n: Any, where: str) -> int:
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"{path}: concurrent must be a whole number ≥ 1 (runs trained at "
+        raise ValueError(f"{where}: concurrent must be a whole number ≥ 1 (runs trained at "
                          f"once on one device), got {n!r}")
     return n
 
@@ -386,6 +386,8 @@ def page_trainings(profile: Profile, jobs: list[Job], results_dir: str | Path,
     own = [job_training(profile, job, seed, results_dir, device)
            for job in jobs for seed in profile.seeds]
     free = profile.concurrent - len(own)
+    if free <= 0:
+        return own
     seen = {t.dir for t in own}
     for ab in profile.ablations.values():
         for setting in ab.settings:

@@ -340,11 +340,12 @@ def _open_run(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool,
         return model_path
 
     loaded = {} if loaded is None else loaded
-    if _data_key(cfg) not in loaded:
+    key = _data_key(cfg)
+    if key not in loaded:
         data, split = load_split(cfg.data, "train", progress)
-        loaded[_data_key(cfg)] = (data, split.images.to(device) if device.type == "cuda"
-                                  else split.images)
-    data, images = loaded[_data_key(cfg)]  # read only: runs index it, never write to it
+        loaded[key] = (data, split.images.to(device) if device.type == "cuda"
+                       else split.images)
+    data, images = loaded[key]  # read only: runs index it, never write to it
     trainer = Trainer.build(cfg, device)
     start, losses = 0, []
     if resume and ckpt_path.exists():
@@ -384,7 +385,6 @@ def _run_epochs(run: _Run, progress: bool, position: int,
                position=position)
     try:
         yield from _epochs(run, bar, on_epoch_end)
-        bar.close()
         with run.active():
             calib = calibrate(trainer, images, progress=progress)
             _save_trained(run, calib)  # its GPU→CPU copies ordered after the run's work
@@ -517,11 +517,14 @@ def train_many(runs: list[tuple[RunConfig, str | Path]], *, concurrent: int = 0,
         slot = min(set(range(limit)) - {pos for _, _, pos in active.values()})
         active[run_dir] = (r, _run_epochs(r, progress, slot, on_epoch_end), slot)
 
+    left = False  # a run has finished or failed since the last look at ``loaded``
     while pending or active:
-        needed = {_data_key(c) for c, _ in pending} | {_data_key(r.cfg)
-                                                        for r, _, _ in active.values()}
-        for key in set(loaded) - needed:
-            del loaded[key]  # no run left needs this training set on the device
+        if left:
+            left = False
+            needed = {_data_key(c) for c, _ in pending} | {_data_key(r.cfg)
+                                                            for r, _, _ in active.values()}
+            for key in set(loaded) - needed:
+                del loaded[key]  # no run left needs this training set on the device
         while pending and len(active) < limit:
             cfg, run_dir = pending.pop(0)
             try:
@@ -530,17 +533,20 @@ def train_many(runs: list[tuple[RunConfig, str | Path]], *, concurrent: int = 0,
                 if alone:
                     raise
                 failures[run_dir] = _without_frames(exc)
+                left = True
         for run_dir in list(active):
             try:
                 next(active[run_dir][1])
             except StopIteration:
                 done[run_dir] = run_dir / "model.pt"
                 del active[run_dir]
+                left = True
             except Exception as exc:
                 if alone:
                     raise
                 failures[run_dir] = _without_frames(exc)
                 del active[run_dir]
+                left = True
     loaded.clear()  # the error below keeps this frame alive; not its training sets
     if failures:
         raise TrainingFailed(failures)
