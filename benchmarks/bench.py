@@ -31,7 +31,7 @@ import torch
 
 from multiad.anomaly_map import fuse_maps, image_score, layer_maps
 from multiad.atomic import write_json
-from multiad.config import RunConfig
+from multiad.config import COMPILE_MODES, RunConfig
 from multiad.gaussian import gaussian_blur
 from multiad.mff import MultiScaleFusion
 from multiad.provenance import provenance, select_device
@@ -120,28 +120,52 @@ def bench_components(size: int, batch: int, dev: torch.device, iters: int) -> di
         image_score(gaussian_blur(fused, 4.0))
 
     out["maps_and_score_img_per_s"] = batch / timed(maps, dev, iters)
-    return {k: round(v, 1) for k, v in out.items()}
+    out = {k: round(v, 1) for k, v in out.items()}
+    out.update(bench_adam(tr, dev, iters))
+    return out
+
+
+def bench_adam(tr: Trainer, dev: torch.device, iters: int) -> dict[str, Any]:
+    """One Adam update of S's and D's parameters: the fused kernel (one pass over memory,
+    what training uses on CUDA) against the multi-tensor path (several passes)."""
+    params = [*tr.model.student.parameters(), *tr.discriminators.parameters()]
+    for p in params:
+        p.grad = torch.full_like(p, 1e-3)
+    out: dict[str, Any] = {"adam_params_m": round(sum(p.numel() for p in params) / 1e6, 1)}
+    for name, how in (("fused", {"fused": True}), ("foreach", {"foreach": True})):
+        try:
+            opt = torch.optim.Adam(params, lr=1e-6, **how)
+            out[f"adam_{name}_ms"] = round(timed(opt.step, dev, max(iters, 5)) * 1e3, 3)
+        except (RuntimeError, ValueError) as exc:  # e.g. no fused kernel for this device
+            out[f"adam_{name}_error"] = f"{type(exc).__name__}: {exc}"[:300]
+    return out
 
 
 def bench_train_eager(size: int, batch: int, dev: torch.device, iters: int,
                       optimised: bool) -> dict[str, Any]:
     reset_peak(dev)
     tr = Trainer.build(make_cfg(size, batch, dev, optimised), dev)
+    if not optimised:  # the plain path as reference code runs it: PyTorch's default Adam
+        for opt in (tr.opt_s, tr.opt_d):
+            for group in opt.param_groups:
+                group.update(fused=None, foreach=None)
     x = tr.prepare(torch.randint(0, 255, (batch, 3, size, size), dtype=torch.uint8))
     s = timed(lambda: tr.step(x), dev, iters)
     return {"img_per_s": round(batch / s, 1), "step_ms": round(s * 1e3, 2),
-            "peak_gib": peak_gib(dev)}
+            "adam": "fused" if optimised else "PyTorch's default", "peak_gib": peak_gib(dev)}
 
 
 def bench_train_graphed(size: int, batch: int, dev: torch.device, iters: int,
-                        n_models: int, compile: bool = False) -> dict[str, Any]:
+                        n_models: int, compile: bool = False, mode: str = "default"
+                        ) -> dict[str, Any]:
     from multiad.cuda_graph import GraphedStep
 
     reset_peak(dev)
     steps = []
     for k in range(n_models):
         cfg = make_cfg(size, batch, dev, optimised=True).with_overrides(
-            [f"train.seed={k}", f"train.compile={str(compile).lower()}"])
+            [f"train.seed={k}", f"train.compile={str(compile).lower()}",
+             f"train.compile_mode={mode}"])
         steps.append(GraphedStep(Trainer.build(cfg, dev), (batch, 3, size, size)))
     xs = [torch.randn(batch, 3, size, size, device=dev) for _ in range(n_models)]
 
@@ -152,13 +176,14 @@ def bench_train_graphed(size: int, batch: int, dev: torch.device, iters: int,
             step.join()
 
     s = timed(all_models, dev, iters)
-    return {"n_models": n_models, "compiled": compile,
+    return {"n_models": n_models, "compiled": compile, "compile_mode": mode if compile else None,
             "aggregate_img_per_s": round(n_models * batch / s, 1),
             "round_ms": round(s * 1e3, 2), "peak_gib": peak_gib(dev)}
 
 
 def bench_train_many(size: int, batch: int, dev: torch.device, n_models: int,
-                     compile: bool, n_train: int, epochs: int) -> dict[str, Any]:
+                     compile: bool, n_train: int, epochs: int, mode: str = "default"
+                     ) -> dict[str, Any]:
     """The real training loop (``multiad.train.train_many``, as `make reproduce` runs it):
     synthetic data decoded and cached, on the device, its epochs' order, loss bookkeeping,
     ``n_models`` runs at once. Aggregate img/s from the first epoch's end (compilation,
@@ -178,7 +203,8 @@ def bench_train_many(size: int, batch: int, dev: torch.device, n_models: int,
             f"data.cache_dir={Path(tmp) / 'cache'}", f"train.epochs={epochs}",
             f"train.checkpoint_every={epochs}",  # the timed epochs write no checkpoint
             f"train.seed={k}", f"train.cuda_graph={str(fast).lower()}",
-            f"train.compile={str(fast and compile).lower()}"]), Path(tmp) / f"run{k}")
+            f"train.compile={str(fast and compile).lower()}", f"train.compile_mode={mode}"]),
+            Path(tmp) / f"run{k}")
             for k in range(n_models)]
         marks: dict[tuple[Path, int], float] = {}
 
@@ -190,12 +216,13 @@ def bench_train_many(size: int, batch: int, dev: torch.device, n_models: int,
     t1 = max(t for (_, e), t in marks.items() if e == epochs - 1)
     images = n_models * n_train * (epochs - 2)
     return {"n_models": n_models, "compiled": compile and dev.type == "cuda",
+            "compile_mode": mode if compile and dev.type == "cuda" else None,
             "graphed": dev.type == "cuda", "n_train": n_train, "timed_epochs": epochs - 2,
             "aggregate_img_per_s": round(images / (t1 - t0), 1), "peak_gib": peak_gib(dev)}
 
 
 def check_numerics(size: int, batch: int, dev: torch.device, steps: int,
-                   compile: bool = False) -> dict[str, Any]:
+                   compile: bool = False, mode: str = "default") -> dict[str, Any]:
     """The same init and batches through the plain fp32 path and the graphed bf16 path."""
     from multiad.cuda_graph import GraphedStep
 
@@ -204,7 +231,7 @@ def check_numerics(size: int, batch: int, dev: torch.device, steps: int,
                for _ in range(steps)]
     plain = Trainer.build(make_cfg(size, batch, dev, optimised=False), dev)
     fast_tr = Trainer.build(make_cfg(size, batch, dev, optimised=True).with_overrides(
-        [f"train.compile={str(compile).lower()}"]), dev)
+        [f"train.compile={str(compile).lower()}", f"train.compile_mode={mode}"]), dev)
     fast = GraphedStep(fast_tr, (batch, 3, size, size))
     rows = []
     for b in batches:
@@ -220,15 +247,15 @@ def check_numerics(size: int, batch: int, dev: torch.device, steps: int,
 
 @torch.no_grad()
 def bench_inference(size: int, batch: int, dev: torch.device, iters: int,
-                    compile: bool = False) -> dict[str, Any]:
+                    compile: bool = False, mode: str = "default") -> dict[str, Any]:
     from multiad.torch_model import MultiADModel
 
     reset_peak(dev)
     cfg = make_cfg(size, batch, dev, optimised=True)
     model = MultiADModel(cfg.model).to(dev).eval()
     if compile:  # benchmark only: the compiled wrappers replace the submodules
-        model.teacher = torch.compile(model.teacher)
-        model.student = torch.compile(model.student)
+        model.teacher = torch.compile(model.teacher, mode=mode)
+        model.student = torch.compile(model.student, mode=mode)
     model.mff.calibrate([(0.1, 0.01)] * 4)
     x = torch.randn(batch, 3, size, size, device=dev)
     if dev.type == "cuda":
@@ -241,6 +268,7 @@ def bench_inference(size: int, batch: int, dev: torch.device, iters: int,
 
     eager = batch / timed(run, dev, iters)
     out: dict[str, Any] = {"batch": batch, "compiled": compile,
+                           "compile_mode": mode if compile else None,
                            "eager_img_per_s": round(eager, 1),
                            "peak_gib": peak_gib(dev)}
     if dev.type == "cuda":
@@ -298,6 +326,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compile", action="store_true", help="also time torch.compile'd steps")
     p.add_argument("--skip-plain", type=int, default=0, choices=(0, 1),
                    help="1: with --compile, time only the compiled graphed steps")
+    p.add_argument("--compile-mode", default="default", choices=COMPILE_MODES,
+                   help="torch.compile mode of the compiled sections (and of the loop's)")
+    p.add_argument("--only", default="",
+                   help="comma-separated section-name prefixes to run (e.g. train_loop,"
+                        "inference): one part of the benchmark within a time limit")
     args = p.parse_args(argv)
     dev = select_device(args.device)
     torch.backends.cudnn.benchmark = True  # the fastest kernels (the paper profile's choice)
@@ -310,57 +343,86 @@ def main(argv: list[str] | None = None) -> int:
     res["device"] = (info["name"] if dev.type == "cuda"
                      else f"{info['name']} ({info['cores']} cores)")
     res["device_info"] = info
-    run_section(res, "components", lambda: bench_components(size, batch, dev, iters))
-    run_section(res, "train_eager_fp32", lambda: bench_train_eager(size, batch, dev, iters,
-                                                                   optimised=False))
-    run_section(res, "train_eager_bf16_cl", lambda: bench_train_eager(size, batch, dev, iters,
-                                                                      optimised=True))
-    graphed = []
+    res["compile_mode"] = args.compile_mode
+    only = tuple(v for v in args.only.split(",") if v)
+    if only:
+        res["only"] = list(only)
+
+    def section(name: str, fn: Callable[[], Any]) -> None:
+        if not only or name.startswith(only):
+            run_section(res, name, fn)
+
+    mode = args.compile_mode
+    tag = "_compiled" if mode == "default" else "_compiled_autotune"
+    section("components", lambda: bench_components(size, batch, dev, iters))
+    section("train_eager_fp32", lambda: bench_train_eager(size, batch, dev, iters,
+                                                          optimised=False))
+    section("train_eager_bf16_cl", lambda: bench_train_eager(size, batch, dev, iters,
+                                                             optimised=True))
     if dev.type == "cuda":
-        run_section(res, "numerics", lambda: check_numerics(size, batch, dev, 5))
+        section("numerics", lambda: check_numerics(size, batch, dev, 5))
         for compiled in ((False, True) if args.compile else (False,))[args.skip_plain:]:
             if compiled:
-                run_section(res, "numerics_compiled",
-                            lambda: check_numerics(size, batch, dev, 5, compile=True))
+                section(f"numerics{tag}",
+                        lambda: check_numerics(size, batch, dev, 5, compile=True, mode=mode))
             for k in (int(v) for v in args.models.split(",")):
-                key = f"train_graphed{'_compiled' if compiled else ''}_x{k}"
-                run_section(res, key, lambda k=k, c=compiled: bench_train_graphed(
-                    size, batch, dev, iters, k, compile=c))
-                if "aggregate_img_per_s" in res[key]:
-                    graphed.append(res[key]["aggregate_img_per_s"])
+                section(f"train_graphed{tag if compiled else ''}_x{k}",
+                        lambda k=k, c=compiled: bench_train_graphed(
+                            size, batch, dev, iters, k, compile=c, mode=mode))
         # the loop `make reproduce` runs, with the paper profile's step (graphed, compiled)
         # and its concurrency, and one run alone for comparison
         paper = load_profile("paper")
         compiled = bool(paper.config.get("train.compile"))
+        loop_tag = "" if mode == "default" else "_autotune"
         for k in sorted({1, paper.concurrent}):
-            run_section(res, f"train_loop_x{k}", lambda k=k: bench_train_many(
-                size, batch, dev, k, compile=compiled, n_train=512, epochs=5))
+            section(f"train_loop{loop_tag}_x{k}", lambda k=k: bench_train_many(
+                size, batch, dev, k, compile=compiled, n_train=512, epochs=5, mode=mode))
     else:
-        run_section(res, "train_loop_x2", lambda: bench_train_many(
+        section("train_loop_x2", lambda: bench_train_many(
             size, batch, dev, 2, compile=False, n_train=8, epochs=3))
     ibatch = 8 if small else 128
-    run_section(res, "inference", lambda: bench_inference(size, ibatch, dev, iters))
+    section("inference", lambda: bench_inference(size, ibatch, dev, iters))
+    if dev.type == "cuda" and args.compile:
+        for b in (128, 256):
+            section(f"inference{tag}_b{b}", lambda b=b: bench_inference(
+                size, b, dev, iters, compile=True, mode=mode))
     n_img = 40 if args.small else 3815  # 3,815 × 256² ≈ 250 M pixels, on every device
     if dev.type == "cuda":
         from multiad.metrics.bench import time_pixel_metrics
 
-        run_section(res, "pixel_metrics", lambda: time_pixel_metrics(n_img, 256, dev))
+        section("pixel_metrics", lambda: time_pixel_metrics(n_img, 256, dev))
     else:  # in a fresh process each, so that its peak memory is the metrics' own
-        run_section(res, "pixel_metrics", lambda: cpu_pixel_metrics(n_img, 0.4))
-        run_section(res, "pixel_metrics_overlapping",
-                    lambda: cpu_pixel_metrics(n_img, 0.0))
+        section("pixel_metrics", lambda: cpu_pixel_metrics(n_img, 0.4))
+        section("pixel_metrics_overlapping", lambda: cpu_pixel_metrics(n_img, 0.0))
+    summarize(res)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    dev_name = re.sub(r"[^A-Za-z0-9]+", "-", res["device"]).strip("-")
+    path = Path(args.out) / f"{dev_name}_{stamp}.json"
+    write_json(path, res)
+    print(f"wrote {path}  (machine: {platform.node()})")
+    return 0
 
-    eager = res["train_eager_fp32"].get("img_per_s")
+
+def summarize(res: dict[str, Any]) -> None:
+    """The headline keys, from whichever sections ran (None where none measured it)."""
+    def sections(prefix: str) -> list[dict[str, Any]]:
+        return [v for k, v in res.items() if k.startswith(prefix) and isinstance(v, dict)]
+
+    size = res["image_size"]
+    eager = res.get("train_eager_fp32", {}).get("img_per_s")
     res["train_img_per_s_eager"] = eager
-    best_single = res["train_eager_bf16_cl"].get("img_per_s")
-    res["train_img_per_s"] = max(graphed + [best_single or 0.0]) or None
-    inf = res["inference"]
-    res["infer_img_per_s"] = inf.get("graphed_img_per_s", inf.get("eager_img_per_s"))
-    pm = res["pixel_metrics"]
+    optimised = [sec["aggregate_img_per_s"] for p in ("train_graphed", "train_loop")
+                 for sec in sections(p) if "aggregate_img_per_s" in sec]
+    single = res.get("train_eager_bf16_cl", {}).get("img_per_s")
+    res["train_img_per_s"] = max(optimised + [single or 0.0]) or None
+    infer = [sec.get("graphed_img_per_s", sec.get("eager_img_per_s"))
+             for sec in sections("inference")]
+    res["infer_img_per_s"] = max((v for v in infer if v), default=None)
+    pm = res.get("pixel_metrics", {})
     full_scale = pm.get("n_pixels", 0) >= 250e6
     res["pixel_auroc_250M_s"] = pm.get("pixel_auroc_s") if full_scale else None
     res["aupro_250M_s"] = pm.get("aupro_s") if full_scale else None
-    res["pixel_metrics_note"] = (None if full_scale else
+    res["pixel_metrics_note"] = (None if full_scale or not pm else
                                  f"small run: {pm.get('n_pixels')} pixels; not extrapolated")
     if res["train_img_per_s"] and eager:
         res["speedup_vs_eager"] = round(res["train_img_per_s"] / eager, 2)
@@ -370,12 +432,6 @@ def main(argv: list[str] | None = None) -> int:
         floor = peak * 1e3 / (4 * WRN50_GFLOP_256 * (size / 256) ** 2)
         res["compute_floor_img_per_s"] = round(floor, 0)
         res["fraction_of_floor"] = round(res["train_img_per_s"] / floor, 3)
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    dev_name = re.sub(r"[^A-Za-z0-9]+", "-", res["device"]).strip("-")
-    path = Path(args.out) / f"{dev_name}_{stamp}.json"
-    write_json(path, res)
-    print(f"wrote {path}  (machine: {platform.node()})")
-    return 0
 
 
 if __name__ == "__main__":

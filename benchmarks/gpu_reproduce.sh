@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make reproduce` end to end on a GPU machine that has torch but no Jupyter stack.
 # Usage: bash benchmarks/gpu_reproduce.sh OUT_DIR [PROFILE]
-# Wheels for papermill, ipykernel & co. are installed from .whl/ when it exists (see
-# benchmarks/README.md); results and executed notebooks are packed into OUT_DIR.
+# Wheels for papermill, ipykernel & co. are installed from .whl/ when it exists
+# (benchmarks/fetch_wheels.sh fills it; see benchmarks/README.md); results and executed
+# notebooks are packed into OUT_DIR.
 set -uo pipefail
 out=${1:?usage: gpu_reproduce.sh OUT_DIR [PROFILE]}
 profile=${2:-gpu-smoke}
@@ -14,9 +15,12 @@ if [ -d .whl ]; then
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 MULTIAD_OFFLINE=1
 python3 -c "import torch, papermill; print('torch', torch.__version__, torch.cuda.get_device_name(), 'papermill', papermill.__version__)"
-# CUDA-only tests; a hang shows its stack (pytest-timeout) instead of eating the session
-python3 -m pytest -q -p no:cacheprovider --timeout "${TEST_TIMEOUT:-150}" \
-    tests/test_train_cuda.py tests/test_metrics_cuda.py 2>&1 | tee "$out/pytest.log" | tail -40
+# CUDA-only tests (RUN_TESTS=0 skips them when `gpu_session.sh tests` ran them already);
+# a hang shows its stack (pytest-timeout) instead of eating the session
+if [ "${RUN_TESTS:-1}" = 1 ]; then
+    python3 -m pytest -q -p no:cacheprovider --timeout "${TEST_TIMEOUT:-150}" \
+        tests/test_*cuda*.py 2>&1 | tee "$out/pytest.log" | tail -40
+fi
 start=$(date +%s)
 timeout "${REPRODUCE_TIMEOUT:-3600}" python3 -m multiad.reproduce --profile "$profile" \
     --results /tmp/results 2>&1 \

@@ -1,15 +1,39 @@
 #!/usr/bin/env bash
-# One GPU session: correctness tests on CUDA, the benchmark, and a CLI run on the GPU.
-# Usage (on a GPU machine with torch installed): bash benchmarks/gpu_session.sh OUT_DIR
+# A GPU session for issue-style work on a machine with torch but no network, in stages
+# that each fit a 10-minute call. Run from the repository root:
+#   MULTIAD_COMMIT=<sha> bash benchmarks/gpu_session.sh tests OUT_DIR
+#       CUDA correctness tests (all tests/*cuda*.py) and a CLI run on the GPU
+#   MULTIAD_COMMIT=<sha> bash benchmarks/gpu_session.sh bench OUT_DIR [bench.py args...]
+#       `make bench` on the GPU (e.g. --compile --only train_loop,inference); its JSON
+#       lands in OUT_DIR, to be committed under benchmarks/results/
+#   bash benchmarks/gpu_reproduce.sh OUT_DIR gpu-smoke
+#       the notebooks end to end through papermill (wheels from .whl/, see README.md)
+# MULTIAD_COMMIT names the commit the copied tree is at (it may carry no .git).
 set -uo pipefail
-out=${1:-benchmarks/results}
+stage=${1:?usage: gpu_session.sh tests|bench OUT_DIR [args...]}
+out=${2:?usage: gpu_session.sh tests|bench OUT_DIR [args...]}
+shift 2
 mkdir -p "$out"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 MULTIAD_OFFLINE=1
 python3 -c "import torch, torchvision; print('torch', torch.__version__, 'tv', torchvision.__version__, torch.cuda.get_device_name())"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-python3 -m pytest -q -x -p no:cacheprovider tests/test_metrics_cuda.py tests/test_models.py \
-    tests/test_losses.py tests/test_anomaly_map.py 2>&1 | tail -5
-python3 benchmarks/bench.py --out "$out" ${BENCH_ARGS:-}
-python3 -m multiad.cli -q run --data synthetic --category texture --root /tmp/synth \
-    --teacher-weights random --epochs 3 --device cuda --out /tmp/gpu-run 2>&1 | tail -3
-cp /tmp/gpu-run/metrics.json "$out/gpu_cli_run_metrics.json" 2>/dev/null || true
+case "$stage" in
+tests)
+    # a hang shows its stack (pytest-timeout) instead of eating the session
+    python3 -m pytest -q -p no:cacheprovider --timeout "${TEST_TIMEOUT:-240}" \
+        tests/test_*cuda*.py 2>&1 | tee "$out/pytest_cuda.log" | tail -30
+    status=${PIPESTATUS[0]}
+    python3 -m multiad.cli -q run --data synthetic --category texture --root /tmp/synth \
+        --teacher-weights random --epochs 3 --device cuda --out /tmp/gpu-run 2>&1 | tail -3
+    cp /tmp/gpu-run/metrics.json "$out/gpu_cli_run_metrics.json" 2>/dev/null || status=1
+    exit "$status"
+    ;;
+bench)
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+    python3 benchmarks/bench.py --out "$out" "$@" 2>&1 | tee "$out/bench.log"
+    exit "${PIPESTATUS[0]}"
+    ;;
+*)
+    echo "unknown stage $stage: use tests or bench" >&2
+    exit 2
+    ;;
+esac

@@ -109,6 +109,31 @@ def tables(runs: list[tuple[str, dict[str, Any]]]) -> str:
                 steps.append(f"| {label(n)} | {key} | {sec.get('n_models', 1)} | "
                              f"{fmt(sec.get('aggregate_img_per_s', sec.get('img_per_s')))} | "
                              f"{fmt(sec.get('peak_gib'), 2)} |")
+    comps = [(n, d["components"]) for n, d in sized
+             if isinstance(d.get("components"), dict) and "error" not in d["components"]]
+    if comps:
+        out += ["## Components (batch 16, 256×256, bf16, channels-last, eager)", "",
+                "| run | teacher fwd img/s | student fwd+bwd img/s | D fwd+bwd img/s | "
+                "maps + score img/s |", "| --- | --- | --- | --- | --- |",
+                *[f"| {label(n)} | {fmt(c.get('teacher_forward_img_per_s'))} | "
+                  f"{fmt(c.get('student_fwd_bwd_img_per_s'))} | "
+                  f"{fmt(c.get('discriminator_fwd_bwd_img_per_s'))} | "
+                  f"{fmt(c.get('maps_and_score_img_per_s'))} |" for n, c in comps], ""]
+    # Adam's cost does not depend on the image size: CPU (small) runs are comparable here
+    adam = [(n, d) for n, d in runs if "adam_fused_ms" in (d.get("components") or {})]
+    if adam:
+        out += ["## One Adam update of S and D", "",
+                "Once per training step, over the 86 M parameters of S and D: the fused "
+                "kernel, which training uses, against PyTorch's default multi-tensor path.", "",
+                "| run | device | parameters | fused ms | multi-tensor ms | ratio |",
+                "| --- | --- | --- | --- | --- | --- |"]
+        for n, d in adam:
+            c = d["components"]
+            f, m = c.get("adam_fused_ms"), c.get("adam_foreach_ms")
+            ratio = f"{m / f:.1f}×" if f and m else "—"
+            out.append(f"| {label(n)} | {d['device']} | {fmt(c.get('adam_params_m'))} M | "
+                       f"{fmt(f, 2)} | {fmt(m, 2)} | {ratio} |")
+        out.append("")
     out += ["## Training step variants (batch 16 per model, 256×256)", "",
             "| run | variant | models at once | img/s (aggregate) | peak GiB |",
             "| --- | --- | --- | --- | --- |", *steps, ""]
@@ -175,8 +200,10 @@ def gpu_runs(folder: Path) -> str:
                 "| run | trained in | image AUROC | pixel AUROC | train s | eval s |",
                 "| --- | --- | --- | --- | --- | --- |",
                 *[f"| {r['cell']} | {r['trained_in'] or '(here)'} | {r['image_auroc']:.3f} | "
-                  f"{r['pixel_auroc']:.3f} | {r['train_wall_s']:.1f} | {r['eval_wall_s']:.1f} |"
-                  for r in d["runs"]], "", d.get("note", ""), ""]
+                  f"{r['pixel_auroc']:.3f} | {fmt(r.get('train_wall_s'))} | "
+                  f"{fmt(r.get('eval_wall_s'))} |" for r in d["runs"]], "",
+                *([f"Wall time of the whole run: {d['wall_s'] / 60:.1f} min."]
+                  if d.get("wall_s") else []), d.get("note", ""), ""]
     return "\n".join(out) if out else "*No GPU end-to-end run has been recorded yet.*\n"
 
 

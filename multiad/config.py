@@ -21,6 +21,8 @@ class RunConfigMismatch(RuntimeError):
 
 DATA_KINDS = ("synthetic", "mvtec", "brain", "liver", "retina", "folder")
 
+# torch.compile modes that leave CUDA graphs to ``train.cuda_graph`` (multiad.cuda_graph)
+COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
 # Model switches that act after training only (Ψ, map fusion, smoothing): a trained student
 # is evaluated under each of them without training again (the ablation's MFF on/off, σ, ...)
 EVAL_ONLY_MODEL_KEYS = ("mff", "mff_relu", "map_fusion", "sigma")
@@ -70,7 +72,8 @@ class TrainConfig:
     device: str = "auto"  # "auto" → CUDA when present, else CPU
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     channels_last: bool = True  # on CUDA
-    compile: bool = False  # torch.compile teacher and student (CUDA only)
+    compile: bool = False  # torch.compile teacher, student and L_G (CUDA only)
+    compile_mode: str = "default"  # torch.compile's mode: one of COMPILE_MODES
     cuda_graph: bool = False  # replay each full-batch step from a CUDA graph (CUDA only)
     deterministic: bool = True
     eval_batch_size: int = 32
@@ -133,6 +136,10 @@ class RunConfig:
             raise ValueError("model.map_fusion must be 'sum' or 'product'")
         if any(s not in (1, 2, 3, 4) for s in self.model.d_stages):
             raise ValueError("model.d_stages lists stages 1..4")
+        if self.train.compile_mode not in COMPILE_MODES:
+            raise ValueError(f"train.compile_mode {self.train.compile_mode!r} unknown; use one "
+                             f"of {', '.join(COMPILE_MODES)} (the step's CUDA graph is the "
+                             "project's own, so torch.compile's cudagraph modes are not offered)")
         if self.train.batch_size < 1 or self.train.epochs < 0:
             raise ValueError("train.batch_size must be ≥ 1 and train.epochs ≥ 0")
         return self

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from multiad.train import Trainer
+from multiad.train import Trainer, set_adam_execution
 
 
 def _snapshot(trainer: Trainer) -> dict:
@@ -59,13 +59,8 @@ class GraphedStep:
         self.trainer = trainer
         trainer.graph_safe = True
         for opt in (trainer.opt_s, trainer.opt_d):
-            if opt is not None:
-                for group in opt.param_groups:
-                    group["capturable"] = True
-                    group["foreach"] = True
-                for state in opt.state.values():  # resumed from an ungraphed run's checkpoint
-                    if torch.is_tensor(state.get("step")) and state["step"].device.type == "cpu":
-                        state["step"] = state["step"].to(trainer.device, torch.float32)
+            if opt is not None:  # step counters on the GPU (also when resumed from CPU)
+                set_adam_execution(opt, trainer.device, capturable=True)
         self.stream = stream or torch.cuda.Stream(trainer.device)
         fmt = (torch.channels_last if trainer.cfg.train.channels_last
                else torch.contiguous_format)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 
 def kernel_size_for(sigma: float) -> int:
@@ -20,32 +19,43 @@ def gaussian_kernel1d(sigma: float, size: int | None = None,
     return (k / k.sum()).to(dtype)
 
 
-_KERNELS: dict[tuple[float, int, torch.dtype, torch.device], torch.Tensor] = {}
+_MATRICES: dict[tuple[int, float, int, torch.device], torch.Tensor] = {}
 
 
-def _device_kernel(sigma: float, size: int | None, dtype: torch.dtype,
-                   device: torch.device) -> torch.Tensor:
-    key = (sigma, size or kernel_size_for(sigma), dtype, device)
-    if key not in _KERNELS:
-        _KERNELS[key] = gaussian_kernel1d(sigma, key[1], dtype).to(device)
-    return _KERNELS[key]
+def blur_matrix(length: int, sigma: float, size: int, device: torch.device | str = "cpu"
+                ) -> torch.Tensor:
+    """The 1-D blur along an axis of ``length`` as a length×length float32 matrix B:
+    (B x)_i = Σ_t k_t · x[reflect(i + t − size//2)], reflect padding folded in."""
+    key = (length, sigma, size, torch.device(device))
+    if key not in _MATRICES:
+        k = gaussian_kernel1d(sigma, size, torch.float64)
+        pad = size // 2
+        src = torch.arange(length)[:, None] + torch.arange(size)[None, :] - pad
+        src = src.abs()  # reflect at the start: −j → j
+        src = torch.where(src > length - 1, 2 * (length - 1) - src, src)  # and at the end
+        b = torch.zeros(length, length, dtype=torch.float64)
+        b.scatter_add_(1, src, k.expand(length, size).contiguous())
+        _MATRICES[key] = b.to(device=key[3], dtype=torch.float32)
+    return _MATRICES[key]
 
 
 def gaussian_blur(maps: torch.Tensor, sigma: float = 4.0, size: int | None = None) -> torch.Tensor:
-    """Separable Gaussian blur of N×1×H×W (or N×H×W) maps with reflect padding.
+    """Separable Gaussian blur of N×1×H×W (or N×H×W) maps with reflect padding, in float32.
 
+    Each axis is one matrix product with :func:`blur_matrix` (the same linear map as a
+    padded convolution; one GEMM per axis instead of a one-channel convolution, and free
+    of autocast: a caller's bf16 region does not round the maps that metrics rank).
     On maps smaller than the kernel (tiny test images, large σ) the taps are truncated to
     2·min(H, W) − 1 and renormalised, since reflect padding must stay inside the map.
     """
     if sigma <= 0:
         return maps
-    squeeze = maps.dim() == 3
-    x = maps[:, None] if squeeze else maps
-    size = min(size or kernel_size_for(sigma), 2 * min(x.shape[-2:]) - 1)
-    k = _device_kernel(sigma, size, x.dtype, x.device)
-    pad = k.numel() // 2
-    x = F.pad(x, (pad, pad, 0, 0), mode="reflect")
-    x = F.conv2d(x, k.view(1, 1, 1, -1))
-    x = F.pad(x, (0, 0, pad, pad), mode="reflect")
-    x = F.conv2d(x, k.view(1, 1, -1, 1))
-    return x[:, 0] if squeeze else x
+    h, w = maps.shape[-2:]
+    size = min(size or kernel_size_for(sigma), 2 * min(h, w) - 1)
+    b_h = blur_matrix(h, sigma, size, maps.device)
+    b_w = blur_matrix(w, sigma, size, maps.device)
+    with torch.autocast(maps.device.type, enabled=False):
+        x = maps.float().reshape(-1, h, w)
+        x = (x.reshape(-1, w) @ b_w.T).view(-1, h, w)  # along W: rows
+        x = (x.transpose(1, 2).reshape(-1, h) @ b_h.T).view(-1, w, h)  # along H
+        return x.transpose(1, 2).reshape(maps.shape)

@@ -29,7 +29,9 @@ class ScaleRefiner(nn.Module):
             self.conv.bias.zero_()
 
     def forward(self, m: torch.Tensor) -> torch.Tensor:
-        y = self.bn(self.conv(m))
+        # the 1×1 one-channel conv is a scalar affine map: computed as one, in the maps'
+        # float32 (an autocast region or TF32 convolution would round the maps first)
+        y = self.bn(m * self.conv.weight + self.conv.bias.view(1, -1, 1, 1))
         return torch.relu(y) if self.relu else y
 
 

@@ -54,9 +54,15 @@ class MultiADModel(nn.Module):
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> AnomalyOutput:
-        """Eqs. 13–15 for a normalised N×3×H×W batch. Call ``eval()`` first."""
-        m = self.maps(x)
-        fused = fuse_maps(m, tuple(x.shape[-2:]), self.mff, self.cfg.map_fusion)
-        smoothed = gaussian_blur(fused.float(), self.cfg.sigma)
+        """Eqs. 13–15 for a normalised N×3×H×W batch. Call ``eval()`` first.
+
+        The networks run under the caller's autocast (bf16 on a GPU); the maps, Ψ, the
+        fusion and the smoothing are float32 whatever it is: bf16 keeps 8 bits of a map
+        value, which would merge the pixels that pixel AUROC and AUPRO rank into ties.
+        """
+        m = [t.float() for t in self.maps(x)]
+        with torch.autocast(x.device.type, enabled=False):
+            fused = fuse_maps(m, tuple(x.shape[-2:]), self.mff, self.cfg.map_fusion)
+            smoothed = gaussian_blur(fused, self.cfg.sigma)
         return AnomalyOutput(layer_maps=m, fused=fused, smoothed=smoothed,
                              score=image_score(smoothed))

@@ -48,6 +48,7 @@ from multiad.torch_model import MultiADModel
 STAGE_CHANNELS = (256, 512, 1024, 2048)
 STAGE_STRIDES = (4, 8, 16, 32)
 LOSS_KEYS = ("L_G", "L_adv", "L_D", "L_S")
+FUSED_ADAM_DEVICES = ("cuda", "cpu")  # where torch has a fused Adam kernel
 
 
 @dataclass
@@ -64,6 +65,8 @@ class Trainer:
     # the callables used in the step: the modules, or their torch.compile'd versions
     teacher_fn: Callable[[torch.Tensor], list[torch.Tensor]] | None = None
     student_fn: Callable[[torch.Tensor], list[torch.Tensor]] | None = None
+    distill_fn: Callable[[list[torch.Tensor], list[torch.Tensor]], torch.Tensor] = \
+        distillation_loss
 
     def __post_init__(self) -> None:
         if self.teacher_fn is None:
@@ -87,17 +90,19 @@ class Trainer:
         if device.type == "cuda" and cfg.train.channels_last:
             model.to(memory_format=torch.channels_last)
             discs.to(memory_format=torch.channels_last)
-        adam = {"lr": cfg.train.lr, "betas": tuple(cfg.train.betas),
-                "foreach": True if device.type == "cpu" else None}  # CUDA picks its own
+        adam = {"lr": cfg.train.lr, "betas": tuple(cfg.train.betas), **adam_execution(device)}
         opt_s = torch.optim.Adam(model.student.parameters(), **adam)
         opt_d = torch.optim.Adam(discs.parameters(), **adam) if len(discs) else None
         if cfg.train.compile and device.type == "cuda":
-            # fuses BN, ReLU, SE scaling and residual adds (the memory-bound bulk of a step);
+            # fuses BN, ReLU, SE scaling and residual adds (the memory-bound bulk of a step),
+            # and L_G's normalise–multiply–sum over the four feature pairs and its backward;
             # the modules themselves (and their state_dict keys) stay as they are
             _allow_recompiles()
+            mode = cfg.train.compile_mode
             return cls(cfg, model, discs, opt_s, opt_d, device,
-                       teacher_fn=torch.compile(model.teacher),
-                       student_fn=torch.compile(model.student))
+                       teacher_fn=torch.compile(model.teacher, mode=mode),
+                       student_fn=torch.compile(model.student, mode=mode),
+                       distill_fn=torch.compile(distillation_loss, mode=mode))
         return cls(cfg, model, discs, opt_s, opt_d, device)
 
     def autocast(self) -> torch.autocast:
@@ -137,7 +142,7 @@ class Trainer:
                     fake = disc(l2_normalize(s_feats[int(key) - 1]))
                 l_adv = l_adv + adversarial_loss(fake)
             out["L_adv"] = l_adv.detach()
-        l_g = distillation_loss(t_feats, s_feats)
+        l_g = self.distill_fn(t_feats, s_feats)
         l_s = student_loss(l_g, l_adv, lam)
         self.opt_s.zero_grad(set_to_none=True)
         l_s.backward()
@@ -167,15 +172,43 @@ class Trainer:
     def load_state(self, state: dict[str, Any]) -> tuple[int, list[dict[str, float]]]:
         self.model.student.load_state_dict(state["student"])
         self.discriminators.load_state_dict(state["discriminators"])
-        self.opt_s.load_state_dict(state["opt_s"])
-        if self.opt_d is not None:
-            self.opt_d.load_state_dict(state["opt_d"])
+        for opt, saved in ((self.opt_s, state["opt_s"]), (self.opt_d, state["opt_d"])):
+            if opt is None:
+                continue
+            capturable = opt.param_groups[0]["capturable"]
+            opt.load_state_dict(saved)  # brings back the saved run's execution settings too
+            set_adam_execution(opt, self.device, capturable=capturable)
         rng = state["rng"]
         # a checkpoint loaded with map_location=cuda has its RNG states on the GPU too
         torch.set_rng_state(rng["torch"].cpu())
         if "cuda" in rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"].cpu(), self.device)
         return int(state["epoch"]), list(state["losses"])
+
+
+def adam_execution(device: torch.device) -> dict[str, bool]:
+    """How Adam runs, not what it computes: one fused kernel updates all parameters in a
+    single pass over memory. The multi-tensor path makes about eight passes; for S and D
+    (86 M parameters) that is a memory-bound cost comparable to a whole training step at
+    small batches (``make bench``'s ``adam_*_ms`` components measure both)."""
+    fused = device.type in FUSED_ADAM_DEVICES
+    return {"fused": fused, "foreach": not fused}
+
+
+def set_adam_execution(opt: torch.optim.Optimizer, device: torch.device, *,
+                       capturable: bool) -> None:
+    """Apply :func:`adam_execution` (and ``capturable``, for CUDA-graph capture) to ``opt``,
+    with each parameter's ``step`` counter where that mode keeps it. Needed
+    after ``load_state_dict``, which restores the settings of the run that saved the
+    checkpoint (e.g. an older run, or one from another device)."""
+    options = {**adam_execution(device), "capturable": capturable}
+    for group in opt.param_groups:
+        group.update(options)
+    where = device if options["fused"] or capturable else torch.device("cpu")
+    for state in opt.state.values():
+        step = state.get("step")
+        if torch.is_tensor(step):
+            state["step"] = step.to(where, torch.float32)
 
 
 def _allow_recompiles(limit: int = 64) -> None:
@@ -205,7 +238,7 @@ def comparable_config(d: dict[str, Any]) -> dict[str, Any]:
     """Config minus the keys a resumed run may change (epochs, device, evaluation batch,
     how the step is executed); keys added to ``RunConfig`` later count at their default."""
     out = {k: dict(v) for k, v in RunConfig.from_dict(d).to_dict().items()}
-    for key in ("epochs", "device", "eval_batch_size", "compile", "cuda_graph",
+    for key in ("epochs", "device", "eval_batch_size", "compile", "compile_mode", "cuda_graph",
                 "checkpoint_every", "keep_checkpoint"):
         out["train"].pop(key, None)
     out["data"].pop("cache_dir", None)

@@ -201,3 +201,45 @@ def csv_rows(run):
 
     with (run / "per_image.csv").open() as fh:
         return list(csv.DictReader(fh))
+
+
+def test_a_gpu_run_record_is_built_from_what_the_run_wrote(tiny_profile, table4_done, tmp_path):
+    """benchmarks/record_gpu_run.py: the notebook outcomes from the log, every evaluated
+    run's numbers and provenance from its own metrics.json in the packed results."""
+    import importlib.util
+    import json
+    import tarfile
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "record_gpu_run.py"
+    spec = importlib.util.spec_from_file_location("record_gpu_run", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    _, res = tiny_profile
+    files = tmp_path / "files"
+    files.mkdir()
+    with tarfile.open(files / "results.tgz", "w:gz") as tar:  # as gpu_reproduce.sh packs it
+        for p in res.rglob("metrics.json"):
+            tar.add(p, arcname=str(p.relative_to(res.parent)))
+    (files / "reproduce.log").write_text(
+        "torch 2.11.0 NVIDIA H100 papermill 2.7.0\n"
+        "profile tiny: 3 notebooks, 4 runs → /tmp/results/tiny\n"
+        "[notebook 1/3 · 0/4 runs done · 0.0 min] ablation-table4: 4 runs\n"
+        "  FAILED ablation-table4.ipynb: CellExecutionError: boom\n"
+        "[notebook 2/3 · 4/4 runs done · 1.0 min, ETA 0 min] tables\n"
+        "reproduce exit status 124 after 61 s\n")
+    (files / "pytest.log").write_text("....\n9 passed in 80.00s (0:01:20)\n")
+    assert mod.main([str(files), "--out", str(tmp_path / "rec"), "--note", "n"]) == 0
+    rec = json.loads(next((tmp_path / "rec").glob("*.json")).read_text())
+    assert rec["notebooks"] == {"ablation-table4": "failed: CellExecutionError: boom",
+                                "tables": "stopped before it finished (time limit)",
+                                "(not reached)": "1 notebook(s)"}
+    assert rec["wall_s"] == 61 and rec["papermill"] == "2.7.0"
+    assert rec["cuda_tests"] == "9 passed in 80.00s (0:01:20)"
+    written = {json.loads(p.read_text())["run"] for p in res.rglob("metrics.json")}
+    assert len(rec["runs"]) == len(written) >= 4
+    by_cell = {r["cell"]: r for r in rec["runs"]}
+    study2 = by_cell["ablation/table4/study2/synthetic-texture/seed0"]
+    assert study2["trained_in"] == "runs/synthetic-texture/seed0"
+    assert 0 <= study2["image_auroc"] <= 1 and study2["eval_wall_s"] > 0
+    assert rec["commit"] and rec["torch"] and rec["device"]

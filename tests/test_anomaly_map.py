@@ -100,3 +100,34 @@ def test_gaussian_blur_on_maps_smaller_than_the_kernel():
     assert float(y[0, 8, 8]) > float(y[0, 0, 0])
     ones = torch.ones(1, 4, 4)
     assert torch.allclose(gaussian_blur(ones, sigma=8.0), ones)
+
+
+def test_gaussian_blur_is_float32_inside_an_autocast_region():
+    """A caller's bf16 autocast (inference on a GPU) must not round the maps metrics rank."""
+    x = torch.rand(3, 1, 40, 24, dtype=torch.float32)
+    plain = gaussian_blur(x, sigma=4.0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = gaussian_blur(x, sigma=4.0)
+    assert inside.dtype == torch.float32 and inside.shape == x.shape
+    torch.testing.assert_close(inside, plain, rtol=0, atol=0)
+
+
+def test_predict_keeps_maps_float32_under_bf16_autocast():
+    """The networks may run in bf16; Ψ, the fusion, G_σ and the score stay float32, so the
+    smoothed map is the float32 function of the layer maps (Eqs. 14–15), not a bf16 one."""
+    from multiad.config import ModelConfig
+    from multiad.torch_model import MultiADModel
+
+    torch.manual_seed(0)
+    model = MultiADModel(ModelConfig(teacher_weights="random")).eval()
+    model.mff.calibrate([(0.5, 0.01), (0.4, 0.02), (0.3, 0.03), (0.2, 0.04)])
+    x = torch.randn(2, 3, 64, 64)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model.predict(x)
+    assert all(m.dtype == torch.float32 for m in out.layer_maps)
+    assert out.fused.dtype == out.smoothed.dtype == out.score.dtype == torch.float32
+    fused = fuse_maps(out.layer_maps, (64, 64), model.mff)
+    torch.testing.assert_close(out.fused, fused, rtol=0, atol=0)
+    torch.testing.assert_close(out.smoothed, gaussian_blur(fused, 4.0), rtol=0, atol=0)
+    # bf16 would leave ~256 distinct values per octave; float32 keeps the pixels apart
+    assert out.smoothed[0].unique().numel() > 0.9 * out.smoothed[0].numel()

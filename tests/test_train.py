@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gc
 import math
 
@@ -12,6 +13,7 @@ from multiad.config import RunConfig, RunConfigMismatch
 from multiad.train import (
     Trainer,
     TrainingFailed,
+    adam_execution,
     epoch_order,
     load_trained,
     train,
@@ -139,6 +141,45 @@ def test_ablation_switches_train(tiny_config, tmp_path, overrides):
     model, back, _ = load_trained(tmp_path / "r")
     assert back == cfg
     assert (model.mff is None) == (not cfg.model.mff)
+
+
+def test_resuming_restores_adam_state_but_not_how_the_saved_run_executed_it(tiny_config):
+    """A checkpoint carries its run's Adam settings (here an older run's multi-tensor Adam);
+    resumed, Adam runs the fused way and continues exactly as from a checkpoint of its
+    own kind."""
+    cpu = torch.device("cpu")
+    trainer = Trainer.build(tiny_config, cpu)
+    x = torch.randn(4, 3, 32, 32)
+    trainer.step(x)
+    state = copy.deepcopy(trainer.state(1, []))  # as read from disk: no shared tensors
+    foreign = copy.deepcopy(state)
+    foreign["opt_s"] = {**foreign["opt_s"], "param_groups": [  # an older multi-tensor run
+        {**g, "foreach": True, "fused": None} for g in foreign["opt_s"]["param_groups"]]}
+    for s in foreign["opt_s"]["state"].values():
+        s["step"] = torch.tensor(float(s["step"]))  # its step counters: plain CPU scalars
+    for a, b in ((Trainer.build(tiny_config, cpu), state),
+                 (Trainer.build(tiny_config, cpu), foreign)):
+        a.load_state(b)
+        for opt in (a.opt_s, a.opt_d):
+            for g in opt.param_groups:
+                assert {k: g[k] for k in ("fused", "foreach")} == adam_execution(cpu)
+                assert g["capturable"] is False
+            assert all(s["step"].device == cpu for s in opt.state.values())
+        torch.manual_seed(1)
+        a.step(x)
+        if b is state:
+            own = [p.clone() for p in a.model.student.parameters()]
+    assert all(torch.equal(p, q) for p, q in zip(own, a.model.student.parameters(),
+                                                  strict=True))
+
+
+def test_compile_mode_is_validated_and_may_change_on_resume(tiny_config, tmp_path):
+    with pytest.raises(ValueError, match="compile_mode 'reduce-overhead'.*cudagraph"):
+        tiny_config.with_overrides(["train.compile_mode=reduce-overhead"]).validate()
+    cfg = tiny_config.with_overrides(["train.epochs=1"])
+    train(cfg, tmp_path / "r", progress=False, resume=True)
+    again = cfg.with_overrides(["train.compile_mode=max-autotune-no-cudagraphs"])
+    assert train(again, tmp_path / "r", progress=False).exists()  # no mismatch: a no-op
 
 
 def test_config_is_validated_before_anything_runs(tmp_path):

@@ -39,6 +39,19 @@ def test_cuda_graph_run_resumes(tiny_config, tmp_path):
     assert list(losses.epoch) == [1, 2, 3] and losses.L_G.notna().all()
 
 
+def test_a_cpu_checkpoint_resumes_graphed_on_cuda(tiny_config, tmp_path):
+    """Adam's CPU step counters move to the GPU; the resumed run's Adam is fused and
+    capturable whatever the saved run used."""
+    cfg = tiny_config.with_overrides(["train.keep_checkpoint=true", "train.epochs=3"])
+    train(cfg.with_overrides(["train.epochs=1"]), tmp_path / "run", progress=False)
+    train(_cuda(cfg, "train.cuda_graph=true"), tmp_path / "run", progress=False)
+    losses = pd.read_csv(tmp_path / "run" / "losses.csv")
+    assert list(losses.epoch) == [1, 2, 3] and losses.L_G.notna().all()
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    group = state["opt_s"]["param_groups"][0]
+    assert group["fused"] and group["capturable"] and not group["foreach"]
+
+
 def test_runs_trained_together_on_streams_match_runs_trained_alone(tiny_config, tmp_path):
     """train_many on CUDA (graphed steps on one stream per run, the paper profile's path):
     each run's per-epoch losses follow its run trained alone within bf16 tolerance."""

@@ -1,0 +1,125 @@
+"""Turn what `gpu_reproduce.sh` brought back into a record under ``benchmarks/gpu_runs/``.
+
+    python benchmarks/record_gpu_run.py FILES_DIR [--note TEXT] [--out benchmarks/gpu_runs]
+
+FILES_DIR holds ``reproduce.log``, ``results.tgz`` and, when the CUDA tests ran,
+``pytest.log``. The record says which notebooks ran (from the log: ok, failed, or not
+reached before the run stopped), the CUDA tests' summary line, and every run's metrics,
+where it was trained and its wall times (from the runs' own ``metrics.json``, whose
+provenance names the device, torch and commit). The book's compute page renders it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import tarfile
+from pathlib import Path
+from typing import Any
+
+from multiad.atomic import write_json
+
+NOTEBOOK = re.compile(r"^\[notebook (\d+)/(\d+) [^\]]*\] ([\w-]+)")
+FAILED = re.compile(r"^\s+FAILED ([\w-]+)\.ipynb: (.*)$")
+STATUS = re.compile(r"^reproduce exit status (\d+) after (\d+) s")
+PAPERMILL = re.compile(r"papermill (\S+)")
+TOP_FOLDERS = ("runs", "ablation", "trained")  # what a profile's results folder holds
+
+
+def notebook_results(log: list[str]) -> tuple[dict[str, str], int | None, str | None]:
+    """Each notebook's outcome, the wall seconds and papermill's version, from the log."""
+    pages: dict[str, str] = {}
+    total, wall, papermill = 0, None, None
+    for line in log:
+        if m := NOTEBOOK.match(line):
+            total = int(m.group(2))
+            pages[m.group(3)] = "ok"
+        elif m := FAILED.match(line):
+            pages[m.group(1)] = f"failed: {m.group(2)}"
+        elif m := STATUS.match(line):
+            wall = int(m.group(2))
+        elif papermill is None and (m := PAPERMILL.search(line)):
+            papermill = m.group(1)
+    finished = any(line.startswith("profile ") and " finished in " in line for line in log)
+    if pages and not finished:  # the last notebook started was cut off by a time limit
+        last = list(pages)[-1]
+        if pages[last] == "ok":
+            pages[last] = "stopped before it finished (time limit)"
+    if total and len(pages) < total:
+        pages["(not reached)"] = f"{total - len(pages)} notebook(s)"
+    return pages, wall, papermill
+
+
+def _within_profile(path: str) -> str:
+    """``…/results/<profile>/runs/x/seed0`` → ``runs/x/seed0`` (likewise ablation/, trained/)."""
+    parts = Path(path).parts
+    top = next((i for i, part in enumerate(parts) if part in TOP_FOLDERS), 0)
+    return "/".join(parts[top:])
+
+
+def run_rows(results_tgz: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """One row per evaluated run, and the provenance of the first one."""
+    rows, prov = [], {}
+    with tarfile.open(results_tgz) as tar:
+        for member in sorted(tar.getmembers(), key=lambda m: m.name):
+            if not member.name.endswith("/metrics.json"):
+                continue
+            fh = tar.extractfile(member)
+            if fh is None:
+                continue
+            d = json.loads(fh.read())
+            run = _within_profile(d.get("run") or member.name.rsplit("/", 1)[0])
+            trained = _within_profile(d.get("trained_in") or "")
+            rows.append({"cell": run,
+                         "image_auroc": d["metrics"]["image_auroc"],
+                         "pixel_auroc": d["metrics"]["pixel_auroc"],
+                         "trained_in": None if trained in ("", run) else trained,
+                         "train_wall_s": d.get("train_wall_s"),
+                         "eval_wall_s": d.get("eval_wall_s")})
+            prov = prov or d.get("provenance", {})
+    return rows, prov
+
+
+def record(files: Path, note: str = "") -> dict[str, Any]:
+    log = (files / "reproduce.log").read_text(errors="replace").splitlines()
+    pages, wall, papermill = notebook_results(log)
+    rows, prov = run_rows(files / "results.tgz")
+    tests = files / "pytest.log"
+    summary = None
+    if tests.exists():
+        lines = [ln.strip("= ") for ln in tests.read_text(errors="replace").splitlines()
+                 if re.search(r"\d+ (passed|failed)", ln)]
+        summary = lines[-1] if lines else None
+    profile = next((ln.split()[1].rstrip(":") for ln in log if ln.startswith("profile ")), "?")
+    dev = prov.get("device", {})
+    return {"what": f"make reproduce PROFILE={profile} through papermill on a GPU machine "
+                    "without a Jupyter stack (wheels carried, benchmarks/gpu_reproduce.sh)",
+            "device": dev.get("name") if isinstance(dev, dict) else dev,
+            "torch": prov.get("torch"), "papermill": papermill,
+            "commit": (prov.get("commit") or "")[:7] or None,
+            "date": (prov.get("utc") or "")[:10] or None,
+            "cuda_tests": summary or "not run in this call",
+            "notebooks": pages,
+            "progress_log": [ln for ln in log if ln.startswith(("profile ", "[notebook"))],
+            "wall_s": wall, "note": note, "runs": rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("files", type=Path)
+    p.add_argument("--note", default="")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/gpu_runs"))
+    args = p.parse_args(argv)
+    rec = record(args.files, args.note)
+    name = re.sub(r"[^A-Za-z0-9]+", "-", rec["device"] or "unknown").strip("-")
+    profile = rec["what"].split("PROFILE=")[1].split()[0]
+    path = args.out / f"{name}_{(rec['date'] or 'undated').replace('-', '')}_{profile}.json"
+    write_json(path, rec)
+    print(f"wrote {path}: {len(rec['runs'])} runs, notebooks {rec['notebooks']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
