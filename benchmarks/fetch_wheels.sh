@@ -12,4 +12,4 @@ for p in manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_26_x86_64 \
 done
 grep -v '^#' benchmarks/gpu_wheels.txt | xargs python3 -m pip download -q --no-deps \
     --only-binary=:all: --python-version "$py" --implementation cp "${platforms[@]}" -d .whl
-echo "$(ls .whl/*.whl | wc -l) wheels in .whl/"
+echo "$(find .whl -name '*.whl' | wc -l) wheels in .whl/"

@@ -22,8 +22,10 @@ tests)
     python3 -m pytest -q -p no:cacheprovider --timeout "${TEST_TIMEOUT:-240}" \
         tests/test_*cuda*.py 2>&1 | tee "$out/pytest_cuda.log" | tail -30
     status=${PIPESTATUS[0]}
+    rm -rf /tmp/gpu-run  # a warm machine may hold an earlier call's run
     python3 -m multiad.cli -q run --data synthetic --category texture --root /tmp/synth \
         --teacher-weights random --epochs 3 --device cuda --out /tmp/gpu-run 2>&1 | tail -3
+    [ "${PIPESTATUS[0]}" = 0 ] || status=1
     cp /tmp/gpu-run/metrics.json "$out/gpu_cli_run_metrics.json" 2>/dev/null || status=1
     exit "$status"
     ;;

@@ -30,7 +30,7 @@ TOP_FOLDERS = ("runs", "ablation", "trained")  # what a profile's results folder
 def notebook_results(log: list[str]) -> tuple[dict[str, str], int | None, str | None]:
     """Each notebook's outcome, the wall seconds and papermill's version, from the log."""
     pages: dict[str, str] = {}
-    total, wall, papermill = 0, None, None
+    total, wall, status, papermill = 0, None, None, None
     for line in log:
         if m := NOTEBOOK.match(line):
             total = int(m.group(2))
@@ -38,27 +38,30 @@ def notebook_results(log: list[str]) -> tuple[dict[str, str], int | None, str | 
         elif m := FAILED.match(line):
             pages[m.group(1)] = f"failed: {m.group(2)}"
         elif m := STATUS.match(line):
-            wall = int(m.group(2))
+            status, wall = int(m.group(1)), int(m.group(2))
         elif papermill is None and (m := PAPERMILL.search(line)):
             papermill = m.group(1)
     finished = any(line.startswith("profile ") and " finished in " in line for line in log)
-    if pages and not finished:  # the last notebook started was cut off by a time limit
+    if pages and not finished:  # the last notebook started did not finish
         last = list(pages)[-1]
         if pages[last] == "ok":
-            pages[last] = "stopped before it finished (time limit)"
+            pages[last] = ("stopped before it finished (time limit)" if status in (124, 137)
+                           else f"stopped before it finished (exit status {status})")
     if total and len(pages) < total:
         pages["(not reached)"] = f"{total - len(pages)} notebook(s)"
     return pages, wall, papermill
 
 
-def _within_profile(path: str) -> str:
+def _within_profile(path: str, profile: str) -> str:
     """``…/results/<profile>/runs/x/seed0`` → ``runs/x/seed0`` (likewise ablation/, trained/)."""
     parts = Path(path).parts
+    if profile in parts[:-1]:
+        return "/".join(parts[len(parts) - parts[::-1].index(profile):])
     top = next((i for i, part in enumerate(parts) if part in TOP_FOLDERS), 0)
     return "/".join(parts[top:])
 
 
-def run_rows(results_tgz: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def run_rows(results_tgz: Path, profile: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One row per evaluated run, and the provenance of the first one."""
     rows, prov = [], {}
     with tarfile.open(results_tgz) as tar:
@@ -69,8 +72,10 @@ def run_rows(results_tgz: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
             if fh is None:
                 continue
             d = json.loads(fh.read())
-            run = _within_profile(d.get("run") or member.name.rsplit("/", 1)[0])
-            trained = _within_profile(d.get("trained_in") or "")
+            # the folder holding the file: an ablation row that reuses the main run keeps a
+            # copy of its metrics there (its "run" names the main run)
+            run = _within_profile(member.name.rsplit("/", 1)[0], profile)
+            trained = _within_profile(d.get("trained_in") or "", profile)
             rows.append({"cell": run,
                          "image_auroc": d["metrics"]["image_auroc"],
                          "pixel_auroc": d["metrics"]["pixel_auroc"],
@@ -84,14 +89,15 @@ def run_rows(results_tgz: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 def record(files: Path, note: str = "") -> dict[str, Any]:
     log = (files / "reproduce.log").read_text(errors="replace").splitlines()
     pages, wall, papermill = notebook_results(log)
-    rows, prov = run_rows(files / "results.tgz")
+    profile = next((ln.split()[1].rstrip(":") for ln in log if ln.startswith("profile ")),
+                   "unknown")
+    rows, prov = run_rows(files / "results.tgz", profile)
     tests = files / "pytest.log"
     summary = None
     if tests.exists():
         lines = [ln.strip("= ") for ln in tests.read_text(errors="replace").splitlines()
-                 if re.search(r"\d+ (passed|failed)", ln)]
+                 if re.search(r"\d+ (passed|failed|errors?|skipped)|no tests ran", ln)]
         summary = lines[-1] if lines else None
-    profile = next((ln.split()[1].rstrip(":") for ln in log if ln.startswith("profile ")), "?")
     dev = prov.get("device", {})
     return {"what": f"make reproduce PROFILE={profile} through papermill on a GPU machine "
                     "without a Jupyter stack (wheels carried, benchmarks/gpu_reproduce.sh)",

@@ -88,12 +88,14 @@ def pixel_metrics_table(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
 
 def tables(runs: list[tuple[str, dict[str, Any]]]) -> str:
     full = [(n, d) for n, d in runs if d.get("profile") == "full"]
-    lines = ["| run | device | torch | eager fp32 train img/s | optimised train img/s "
-             "| inference img/s | pixel AUROC 250 M px (s) | AUPRO 250 M px (s) |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| run | device | torch | eager fp32 train img/s | optimised step img/s "
+             "| training loop img/s | inference img/s | pixel AUROC 250 M px (s) "
+             "| AUPRO 250 M px (s) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for n, d in full:
         lines.append(f"| {label(n)} | {d['device']} | {d['torch']} | "
                      f"{fmt(d.get('train_img_per_s_eager'))} | {fmt(d.get('train_img_per_s'))} | "
+                     f"{fmt(d.get('train_loop_img_per_s'))} | "
                      f"{fmt(d.get('infer_img_per_s'))} | {fmt(d.get('pixel_auroc_250M_s'), 3)} | "
                      f"{fmt(d.get('aupro_250M_s'), 3)} |")
     out = ["Runs are named by their date-time tag: the file is "

@@ -27,16 +27,23 @@ def blur_matrix(length: int, sigma: float, size: int, device: torch.device | str
     """The 1-D blur along an axis of ``length`` as a length×length float32 matrix B:
     (B x)_i = Σ_t k_t · x[reflect(i + t − size//2)], reflect padding folded in."""
     key = (length, sigma, size, torch.device(device))
-    if key not in _MATRICES:
-        k = gaussian_kernel1d(sigma, size, torch.float64)
-        pad = size // 2
-        src = torch.arange(length)[:, None] + torch.arange(size)[None, :] - pad
-        src = src.abs()  # reflect at the start: −j → j
-        src = torch.where(src > length - 1, 2 * (length - 1) - src, src)  # and at the end
-        b = torch.zeros(length, length, dtype=torch.float64)
-        b.scatter_add_(1, src, k.expand(length, size).contiguous())
-        _MATRICES[key] = b.to(device=key[3], dtype=torch.float32)
+    if key not in _MATRICES:  # built once, outside any inference-mode region (a cached
+        # inference tensor could not be used by autograd later); warm up before graph capture
+        with torch.inference_mode(False):
+            _MATRICES[key] = _build_blur_matrix(length, sigma, size, key[3])
     return _MATRICES[key]
+
+
+def _build_blur_matrix(length: int, sigma: float, size: int, device: torch.device
+                       ) -> torch.Tensor:
+    k = gaussian_kernel1d(sigma, size, torch.float64)
+    pad = size // 2
+    src = torch.arange(length)[:, None] + torch.arange(size)[None, :] - pad
+    src = src.abs()  # reflect at the start: −j → j
+    src = torch.where(src > length - 1, 2 * (length - 1) - src, src)  # and at the end
+    b = torch.zeros(length, length, dtype=torch.float64)
+    b.scatter_add_(1, src, k.expand(length, size).contiguous())
+    return b.to(device=device, dtype=torch.float32)
 
 
 def gaussian_blur(maps: torch.Tensor, sigma: float = 4.0, size: int | None = None) -> torch.Tensor:

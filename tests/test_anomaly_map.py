@@ -131,3 +131,14 @@ def test_predict_keeps_maps_float32_under_bf16_autocast():
     torch.testing.assert_close(out.smoothed, gaussian_blur(fused, 4.0), rtol=0, atol=0)
     # bf16 would leave ~256 distinct values per octave; float32 keeps the pixels apart
     assert out.smoothed[0].unique().numel() > 0.9 * out.smoothed[0].numel()
+
+
+def test_blur_matrix_first_built_in_inference_mode_serves_autograd_later():
+    from multiad.gaussian import _MATRICES
+
+    _MATRICES.clear()
+    with torch.inference_mode():
+        gaussian_blur(torch.rand(1, 1, 23, 19), sigma=2.0)
+    x = torch.rand(1, 1, 23, 19, requires_grad=True)
+    gaussian_blur(x, sigma=2.0).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()

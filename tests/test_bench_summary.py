@@ -28,7 +28,7 @@ def test_tables_come_from_the_files(tmp_path):
     mod = _summarize()
     assert mod.main(["--results", str(res), "--out", str(tmp_path / "gen")]) == 0
     text = (tmp_path / "gen" / "compute_tables.md").read_text()
-    assert "| 1 | Test GPU | 9.9 | 100.0 | 400.0 | 1,234.5 | 0.500 | 2.250 |" in text
+    assert "| 1 | Test GPU | 9.9 | 100.0 | 400.0 | — | 1,234.5 | 0.500 | 2.250 |" in text
     images = sum(mod.TRAIN_IMAGES.values()) * mod.EPOCHS * (1 + mod.ABLATION_EXTRA_TRAININGS)
     assert f"**{images / 400.0 / 3600:.1f} h**" in text
 

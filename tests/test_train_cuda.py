@@ -39,17 +39,28 @@ def test_cuda_graph_run_resumes(tiny_config, tmp_path):
     assert list(losses.epoch) == [1, 2, 3] and losses.L_G.notna().all()
 
 
-def test_a_cpu_checkpoint_resumes_graphed_on_cuda(tiny_config, tmp_path):
-    """Adam's CPU step counters move to the GPU; the resumed run's Adam is fused and
-    capturable whatever the saved run used."""
+@pytest.mark.parametrize("graphed", [False, True])
+def test_an_older_cpu_checkpoint_resumes_on_cuda(tiny_config, tmp_path, graphed):
+    """A checkpoint of a CPU run with multi-tensor Adam (step counters plain CPU scalars,
+    as older runs saved them) resumes on the GPU with fused Adam, counters on the GPU."""
     cfg = tiny_config.with_overrides(["train.keep_checkpoint=true", "train.epochs=3"])
-    train(cfg.with_overrides(["train.epochs=1"]), tmp_path / "run", progress=False)
-    train(_cuda(cfg, "train.cuda_graph=true"), tmp_path / "run", progress=False)
-    losses = pd.read_csv(tmp_path / "run" / "losses.csv")
+    run = tmp_path / "run"
+    train(cfg.with_overrides(["train.epochs=1"]), run, progress=False)
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    for key in ("opt_s", "opt_d"):
+        state[key]["param_groups"] = [{**g, "foreach": True, "fused": None}
+                                      for g in state[key]["param_groups"]]
+        for s in state[key]["state"].values():
+            s["step"] = torch.tensor(float(s["step"]))
+    torch.save(state, run / "checkpoint.pt")
+    train(_cuda(cfg, f"train.cuda_graph={str(graphed).lower()}"), run, progress=False)
+    losses = pd.read_csv(run / "losses.csv")
     assert list(losses.epoch) == [1, 2, 3] and losses.L_G.notna().all()
-    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
     group = state["opt_s"]["param_groups"][0]
-    assert group["fused"] and group["capturable"] and not group["foreach"]
+    assert group["fused"] and not group["foreach"] and group["capturable"] == graphed
+    assert all(s["step"].device.type == "cuda" for s in state["opt_s"]["state"].values())
+    assert float(next(iter(state["opt_s"]["state"].values()))["step"]) == 9  # 3 × 3 steps
 
 
 def test_runs_trained_together_on_streams_match_runs_trained_alone(tiny_config, tmp_path):
