@@ -182,8 +182,8 @@ def bench_train_graphed(size: int, batch: int, dev: torch.device, iters: int,
 
 
 def bench_train_many(size: int, batch: int, dev: torch.device, n_models: int,
-                     compile: bool, n_train: int, epochs: int, mode: str = "default"
-                     ) -> dict[str, Any]:
+                     compile: bool, n_train: int, epochs: int, mode: str = "default",
+                     cache_teacher: bool = True) -> dict[str, Any]:
     """The real training loop (``multiad.train.train_many``, as `make reproduce` runs it):
     synthetic data decoded and cached, on the device, its epochs' order, loss bookkeeping,
     ``n_models`` runs at once. Aggregate img/s from the first epoch's end (compilation,
@@ -203,7 +203,8 @@ def bench_train_many(size: int, batch: int, dev: torch.device, n_models: int,
             f"data.cache_dir={Path(tmp) / 'cache'}", f"train.epochs={epochs}",
             f"train.checkpoint_every={epochs}",  # the timed epochs write no checkpoint
             f"train.seed={k}", f"train.cuda_graph={str(fast).lower()}",
-            f"train.compile={str(fast and compile).lower()}", f"train.compile_mode={mode}"]),
+            f"train.compile={str(fast and compile).lower()}", f"train.compile_mode={mode}",
+            f"train.cache_teacher={str(cache_teacher).lower()}"]),
             Path(tmp) / f"run{k}")
             for k in range(n_models)]
         marks: dict[tuple[Path, int], float] = {}
@@ -217,7 +218,8 @@ def bench_train_many(size: int, batch: int, dev: torch.device, n_models: int,
     images = n_models * n_train * (epochs - 2)
     return {"n_models": n_models, "compiled": compile and dev.type == "cuda",
             "compile_mode": mode if compile and dev.type == "cuda" else None,
-            "graphed": dev.type == "cuda", "n_train": n_train, "timed_epochs": epochs - 2,
+            "graphed": dev.type == "cuda", "teacher_features_cached": cache_teacher,
+            "n_train": n_train, "timed_epochs": epochs - 2,
             "aggregate_img_per_s": round(images / (t1 - t0), 1), "peak_gib": peak_gib(dev)}
 
 
@@ -377,9 +379,16 @@ def main(argv: list[str] | None = None) -> int:
         for k in sorted({1, paper.concurrent}):
             section(f"train_loop{loop_tag}_x{k}", lambda k=k: bench_train_many(
                 size, batch, dev, k, compile=compiled, n_train=512, epochs=5, mode=mode))
+        # the same with T run in every step instead of its features computed once
+        k = paper.concurrent
+        section(f"train_loop{loop_tag}_teacher_per_step_x{k}", lambda: bench_train_many(
+            size, batch, dev, k, compile=compiled, n_train=512, epochs=5, mode=mode,
+            cache_teacher=False))
     else:
         section("train_loop_x2", lambda: bench_train_many(
             size, batch, dev, 2, compile=False, n_train=8, epochs=3))
+        section("train_loop_teacher_per_step_x2", lambda: bench_train_many(
+            size, batch, dev, 2, compile=False, n_train=8, epochs=3, cache_teacher=False))
     ibatch = 8 if small else 128
     section("inference", lambda: bench_inference(size, ibatch, dev, iters))
     if dev.type == "cuda" and args.compile:

@@ -75,6 +75,9 @@ class TrainConfig:
     compile: bool = False  # torch.compile teacher, student and L_G (CUDA only)
     compile_mode: str = "default"  # torch.compile's mode: one of COMPILE_MODES
     cuda_graph: bool = False  # replay each full-batch step from a CUDA graph (CUDA only)
+    # T is frozen and training uses no augmentation, so T's features of a training image are
+    # the same every epoch: computed once and kept in memory (when they fit), not per step
+    cache_teacher: bool = True
     deterministic: bool = True
     eval_batch_size: int = 32
     checkpoint_every: int = 1  # epochs between checkpoints (the last epoch always saves)

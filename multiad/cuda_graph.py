@@ -53,7 +53,10 @@ class GraphedStep:
     """``trainer.step`` for one fixed batch shape, replayed from a CUDA graph."""
 
     def __init__(self, trainer: Trainer, batch_shape: tuple[int, int, int, int],
-                 warmup: int = 3, stream: torch.cuda.Stream | None = None) -> None:
+                 warmup: int = 3, stream: torch.cuda.Stream | None = None,
+                 teacher: list[tuple[tuple[int, ...], torch.dtype]] | None = None) -> None:
+        """``teacher``: (shape, dtype) of each of T's feature maps when the step is given
+        them (``multiad.train.teacher_features``); otherwise T runs inside the graph."""
         if trainer.device.type != "cuda":
             raise RuntimeError("CUDA graphs need a CUDA device")
         self.trainer = trainer
@@ -62,31 +65,41 @@ class GraphedStep:
             if opt is not None:  # step counters on the GPU (also when resumed from CPU)
                 set_adam_execution(opt, trainer.device, capturable=True)
         self.stream = stream or torch.cuda.Stream(trainer.device)
-        fmt = (torch.channels_last if trainer.cfg.train.channels_last
-               else torch.contiguous_format)
+        fmt = trainer.memory_format()
         self.static_x = torch.zeros(batch_shape, device=trainer.device).contiguous(
             memory_format=fmt)
+        self.static_t = None if teacher is None else [
+            torch.zeros(shape, dtype=dtype, device=trainer.device, memory_format=fmt)
+            for shape, dtype in teacher]
         snap = _snapshot(trainer)
         self.stream.wait_stream(torch.cuda.current_stream(trainer.device))
         with torch.cuda.stream(self.stream):
             for _ in range(warmup):
-                trainer.step(self.static_x)
+                trainer.step(self.static_x, self.static_t)
         torch.cuda.current_stream(trainer.device).wait_stream(self.stream)
         _restore(trainer, snap)
         torch.cuda.synchronize(trainer.device)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph, stream=self.stream):
-            self.static_out = trainer.step(self.static_x)
+            self.static_out = trainer.step(self.static_x, self.static_t)
 
-    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Queue one step on ``x`` (same shape as captured) on this step's stream.
+    def __call__(self, x: torch.Tensor, t_feats: list[torch.Tensor] | None = None
+                 ) -> dict[str, torch.Tensor]:
+        """Queue one step on ``x`` (same shape as captured) on this step's stream, with T's
+        features ``t_feats`` when the graph was captured to take them.
 
         Returns the losses without waiting; call ``join()`` before reading them on the
         current stream. Steps of different models are not ordered against each other.
         """
         self.stream.wait_stream(torch.cuda.current_stream(self.trainer.device))
+        if (t_feats is None) != (self.static_t is None):
+            raise ValueError("this graph was captured "
+                             f"{'with' if self.static_t is not None else 'without'} "
+                             "T's features as input; pass them exactly then")
         with torch.cuda.stream(self.stream):
             self.static_x.copy_(x)
+            for buf, t in zip(self.static_t or [], t_feats or [], strict=True):
+                buf.copy_(t)
             self.graph.replay()
             return {k: v.clone() for k, v in self.static_out.items()}
 

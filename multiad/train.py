@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -110,12 +111,18 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=on,
                               cache_enabled=not self.graph_safe)
 
-    def step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One batch of Algorithm 1. Returns detached losses (no host sync)."""
+    def step(self, x: torch.Tensor, t_feats: list[torch.Tensor] | None = None
+             ) -> dict[str, torch.Tensor]:
+        """One batch of Algorithm 1. Returns detached losses (no host sync).
+
+        ``t_feats``: T's features of ``x`` when already known (:func:`teacher_features`);
+        otherwise T runs here.
+        """
         lam = self.cfg.model.lambda_adv
         self.model.student.train()
         with self.autocast():
-            t_feats = self.teacher_fn(x)
+            if t_feats is None:
+                t_feats = self.teacher_fn(x)
             s_feats = self.student_fn(x)
         out: dict[str, torch.Tensor] = {}
         l_adv = None
@@ -153,9 +160,13 @@ class Trainer:
 
     def prepare(self, images_u8: torch.Tensor) -> torch.Tensor:
         x = normalize(images_u8.to(self.device, non_blocking=True))
+        return x.contiguous(memory_format=self.memory_format())
+
+    def memory_format(self) -> torch.memory_format:
+        """The layout of images and features in the step (channels-last on CUDA)."""
         if self.device.type == "cuda" and self.cfg.train.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x
+            return torch.channels_last
+        return torch.contiguous_format
 
     # --- checkpoints -------------------------------------------------------------------
     def state(self, epoch: int, losses: list[dict[str, float]]) -> dict[str, Any]:
@@ -184,6 +195,47 @@ class Trainer:
         if "cuda" in rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"].cpu(), self.device)
         return int(state["epoch"]), list(state["losses"])
+
+
+def _memory_budget(device: torch.device) -> int:
+    """Bytes that cached teacher features may take: half the free GPU memory, or a quarter
+    of the available RAM."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free // 2
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+
+
+@torch.no_grad()
+def teacher_features(trainer: Trainer, images_u8: torch.Tensor, progress: bool = True,
+                     budget: int | None = None) -> list[torch.Tensor] | None:
+    """T's features (4 stages) of every training image, computed once, or ``None`` when
+    they would take more than ``budget`` bytes (default :func:`_memory_budget`).
+
+    T is frozen and in eval mode and training uses no augmentation, so these are the
+    features each step would compute (in the step's precision and layout, at the step's
+    batch size): 250 epochs then cost one pass of T instead of 250. At 256² they take
+    3.9 MB per image in bf16 (MVTec categories ≈ 1 GB, BMAD Brain's 7,500 images 29 GB).
+    """
+    n, bs = len(images_u8), trainer.cfg.train.batch_size
+    budget = _memory_budget(trainer.device) if budget is None else budget
+    out: list[torch.Tensor] = []
+    for i in tqdm(range(0, n, bs), desc="teacher features", disable=not progress,
+                  leave=False):
+        with trainer.autocast():
+            feats = trainer.model.teacher(trainer.prepare(images_u8[i:i + bs]))
+        if not out:
+            need = n * sum(f[0].numel() * f.element_size() for f in feats)
+            if need > budget:
+                if progress:
+                    print(f"teacher features of {n} images need {need / 2**30:.1f} GiB, more "
+                          f"than the {budget / 2**30:.1f} GiB budget: T runs in every step")
+                return None
+            out = [torch.empty((n, *f.shape[1:]), dtype=f.dtype, device=f.device,
+                               memory_format=trainer.memory_format()) for f in feats]
+        for o, f in zip(out, feats, strict=True):
+            o[i:i + len(f)] = f
+    return out
 
 
 def adam_execution(device: torch.device) -> dict[str, bool]:
@@ -239,7 +291,7 @@ def comparable_config(d: dict[str, Any]) -> dict[str, Any]:
     how the step is executed); keys added to ``RunConfig`` later count at their default."""
     out = {k: dict(v) for k, v in RunConfig.from_dict(d).to_dict().items()}
     for key in ("epochs", "device", "eval_batch_size", "compile", "compile_mode", "cuda_graph",
-                "checkpoint_every", "keep_checkpoint"):
+                "cache_teacher", "checkpoint_every", "keep_checkpoint"):
         out["train"].pop(key, None)
     out["data"].pop("cache_dir", None)
     return out
@@ -314,6 +366,7 @@ class _Run:
     graphed: Any  # GraphedStep | None
     stream: Any  # torch.cuda.Stream | None: all of this run's GPU work is queued on it
     t_start: float
+    t_cache: list[torch.Tensor] | None  # T's features of ``images`` (None: T runs per step)
     rng: dict[str, torch.Tensor] = field(default_factory=dict)  # its RNG between its steps
     together: list[str] = field(default_factory=list)  # runs that trained at the same time
     isolate_rng: bool = False  # keep its RNG state apart from other runs'
@@ -352,12 +405,21 @@ def _data_key(cfg: RunConfig) -> tuple[Any, ...]:
             str(select_device(cfg.train.device)))
 
 
+@dataclass
+class _Shared:
+    """A decoded training set on the device, and T's features of it, shared by the runs of a
+    group that train on it (keyed by teacher, precision, layout and batch size)."""
+
+    data: Any
+    images: torch.Tensor
+    teacher: dict[tuple[Any, ...], list[torch.Tensor] | None] = field(default_factory=dict)
+
+
 def _open_run(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool,
-              loaded: dict[tuple[Any, ...], tuple[Any, torch.Tensor]] | None = None
-              ) -> _Run | Path:
+              loaded: dict[tuple[Any, ...], _Shared] | None = None) -> _Run | Path:
     """Prepare one run: its folder, data, trainer and resume state — or, when the run is
     already complete, the path of its ``model.pt``. ``loaded`` shares decoded training
-    sets (on the device) between the runs of a group that train on the same data."""
+    sets and T's features of them (on the device) between the runs of a group."""
     cfg.validate()
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_run_dir(cfg, run_dir)
@@ -376,9 +438,10 @@ def _open_run(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool,
     key = _data_key(cfg)
     if key not in loaded:
         data, split = load_split(cfg.data, "train", progress)
-        loaded[key] = (data, split.images.to(device) if device.type == "cuda"
-                       else split.images)
-    data, images = loaded[key]  # read only: runs index it, never write to it
+        loaded[key] = _Shared(data, split.images.to(device) if device.type == "cuda"
+                              else split.images)
+    shared = loaded[key]  # read only: runs index it, never write to it
+    data, images = shared.data, shared.images
     trainer = Trainer.build(cfg, device)
     start, losses = 0, []
     if resume and ckpt_path.exists():
@@ -392,6 +455,13 @@ def _open_run(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool,
             print(f"{model_path} is complete ({start} epochs); nothing to do")
         return model_path
 
+    t_cache = None
+    if cfg.train.cache_teacher and start < cfg.train.epochs:
+        t_key = (cfg.model.teacher_weights, cfg.train.amp, cfg.train.channels_last,
+                 cfg.train.batch_size)
+        if t_key not in shared.teacher:
+            shared.teacher[t_key] = teacher_features(trainer, images, progress)
+        t_cache = shared.teacher[t_key]
     stream = None
     if device.type == "cuda":
         stream = torch.cuda.Stream(device)
@@ -403,9 +473,11 @@ def _open_run(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool,
         from multiad.cuda_graph import GraphedStep
 
         # the same step without launch overhead; warm-up steps are undone before capture
-        graphed = GraphedStep(trainer, (bs, *images.shape[1:]), stream=stream)
+        graphed = GraphedStep(trainer, (bs, *images.shape[1:]), stream=stream,
+                              teacher=None if t_cache is None else
+                              [((bs, *c.shape[1:]), c.dtype) for c in t_cache])
     return _Run(cfg, run_dir, data, images, trainer, start, losses, graphed, stream, t_start,
-                rng=_rng_state(device))
+                t_cache, rng=_rng_state(device))
 
 
 def _run_epochs(run: _Run, progress: bool, position: int,
@@ -445,10 +517,11 @@ def _epochs(run: _Run, bar: Any, on_epoch_end: Callable[[Path, int], None] | Non
             idx = order[i:i + bs]
             with run.active():
                 x = trainer.prepare(images[idx])
+                t = None if run.t_cache is None else [c[idx] for c in run.t_cache]
                 if run.graphed is not None and len(idx) == bs:
-                    out = run.graphed(x)  # queued on this run's stream, which is current
+                    out = run.graphed(x, t)  # queued on this run's stream, which is current
                 else:
-                    out = trainer.step(x)
+                    out = trainer.step(x, t)
                 for k, v in out.items():
                     sums[k] += v
             steps += 1
@@ -478,6 +551,7 @@ def _save_trained(run: _Run, calib: dict[str, Any]) -> None:
             "epochs": cfg.train.epochs, "losses": run.losses, **calib,
             "provenance": provenance(trainer.device),
             "train_wall_s": round(time.time() - run.t_start, 2),
+            "teacher_features_cached": run.t_cache is not None,
             "trained_together_with": run.together}
     save_torch(run.dir / "model.pt", {
         "student": trainer.model.student.state_dict(),
@@ -535,7 +609,7 @@ def train_many(runs: list[tuple[RunConfig, str | Path]], *, concurrent: int = 0,
     failures: dict[Path, BaseException] = {}
     done: dict[Path, Path] = {}
     active: dict[Path, tuple[_Run, Iterator[None], int]] = {}  # run, its steps, bar position
-    loaded: dict[tuple[Any, ...], tuple[Any, torch.Tensor]] = {}  # training sets in use
+    loaded: dict[tuple[Any, ...], _Shared] = {}  # training sets (and T's features) in use
 
     def _start(cfg: RunConfig, run_dir: Path) -> None:
         # a function of its own: no local of train_many keeps a finished run alive

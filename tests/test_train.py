@@ -182,6 +182,46 @@ def test_compile_mode_is_validated_and_may_change_on_resume(tiny_config, tmp_pat
     assert train(again, tmp_path / "r", progress=False).exists()  # no mismatch: a no-op
 
 
+def test_cached_teacher_features_train_as_teacher_in_every_step(tiny_config, tmp_path):
+    """T's features computed once give the losses and weights of T run in every step."""
+    train(tiny_config, tmp_path / "cached", progress=False)
+    train(tiny_config.with_overrides(["train.cache_teacher=false"]), tmp_path / "per-step",
+          progress=False)
+    a, b = _student_state(tmp_path / "cached"), _student_state(tmp_path / "per-step")
+    assert a["meta"]["teacher_features_cached"] and not b["meta"]["teacher_features_cached"]
+    for ra, rb in zip(a["meta"]["losses"], b["meta"]["losses"], strict=True):
+        for key in ("L_G", "L_D", "L_S"):
+            assert math.isclose(ra[key], rb[key], rel_tol=1e-5), (key, ra, rb)
+    for key, v in a["student"].items():
+        torch.testing.assert_close(v, b["student"][key], rtol=1e-4, atol=1e-5)
+
+
+def test_teacher_features_equal_the_teachers_output_and_respect_the_budget(tiny_config):
+    from multiad.train import teacher_features
+
+    trainer = Trainer.build(tiny_config, torch.device("cpu"))
+    images = torch.randint(0, 255, (6, 3, 32, 32), dtype=torch.uint8)
+    feats = teacher_features(trainer, images, progress=False)
+    with torch.no_grad():
+        direct = trainer.model.teacher(trainer.prepare(images[[4, 1]]))
+    assert [f.shape[0] for f in feats] == [6] * 4
+    for f, d in zip(feats, direct, strict=True):
+        torch.testing.assert_close(f[[4, 1]], d, rtol=1e-5, atol=1e-6)
+    need = 6 * sum(f[0].numel() * f.element_size() for f in feats)
+    assert teacher_features(trainer, images, progress=False, budget=need - 1) is None
+    assert teacher_features(trainer, images, progress=False, budget=need) is not None
+
+
+def test_training_falls_back_to_the_teacher_per_step_when_features_do_not_fit(
+        tiny_config, tmp_path, monkeypatch):
+    import multiad.train as train_module
+
+    monkeypatch.setattr(train_module, "_memory_budget", lambda device: 0)
+    train(tiny_config.with_overrides(["train.epochs=1"]), tmp_path / "r", progress=False)
+    meta = _student_state(tmp_path / "r")["meta"]
+    assert meta["teacher_features_cached"] is False and meta["losses"][0]["L_G"] > 0
+
+
 def test_config_is_validated_before_anything_runs(tmp_path):
     with pytest.raises(ValueError, match="data.kind"):
         train(RunConfig().with_overrides(["data.kind=nope"]), tmp_path / "r", progress=False)
@@ -205,9 +245,18 @@ def test_runs_trained_together_equal_runs_trained_alone(tiny_config, tmp_path, m
 
     real_load = train_module.load_split
     monkeypatch.setattr(train_module, "load_split", counted)
+    caches = []
+
+    def counted_teacher(trainer, *args, **kwargs):
+        caches.append(trainer.cfg.train.batch_size)
+        return real_teacher(trainer, *args, **kwargs)
+
+    real_teacher = train_module.teacher_features
+    monkeypatch.setattr(train_module, "teacher_features", counted_teacher)
     # two at a time: the third run starts (and seeds its model) while another is mid-way
     paths = train_many(list(zip(cfgs, together, strict=True)), concurrent=2, progress=False)
     assert len(loads) == 1  # the three runs share one decoded training set
+    assert sorted(caches) == [4, 6]  # and T's features per batch size (runs 0 and 2 share)
     assert paths == [d / "model.pt" for d in together]
     for k, d in enumerate(together):
         a, b = _student_state(tmp_path / "alone" / str(k)), _student_state(d)

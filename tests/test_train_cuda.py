@@ -31,6 +31,22 @@ def test_cuda_graph_training_matches_eager(tiny_config, tmp_path):
     assert cfg.train.cuda_graph and bool(model.mff.calibrated)
 
 
+def test_graphed_step_with_cached_teacher_features_matches_teacher_per_step(tiny_config,
+                                                                           tmp_path):
+    """The graph that takes T's features (computed once) trains as the one that runs T."""
+    cached = _cuda(tiny_config, "train.cuda_graph=true")
+    per_step = _cuda(tiny_config, "train.cuda_graph=true", "train.cache_teacher=false")
+    train(cached, tmp_path / "cached", progress=False)
+    train(per_step, tmp_path / "per-step", progress=False)
+    a = pd.read_csv(tmp_path / "cached" / "losses.csv")
+    b = pd.read_csv(tmp_path / "per-step" / "losses.csv")
+    for key in ("L_G", "L_S", "L_D"):
+        rel = ((a[key] - b[key]).abs() / a[key].abs()).max()
+        assert rel < 0.03, (key, a[key].tolist(), b[key].tolist())
+    meta = torch.load(tmp_path / "cached" / "model.pt", weights_only=False)["meta"]
+    assert meta["teacher_features_cached"]
+
+
 def test_cuda_graph_run_resumes(tiny_config, tmp_path):
     cfg = _cuda(tiny_config, "train.cuda_graph=true", "train.keep_checkpoint=true")
     train(cfg.with_overrides(["train.epochs=1"]), tmp_path / "run", progress=False)
