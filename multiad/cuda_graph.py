@@ -1,8 +1,9 @@
 """Algorithm 1's step captured as one CUDA graph (the same kernels, without launch overhead).
 
 At the paper's batch of 16 a WRN-50-2 training step is thousands of small kernel launches;
-the GPU idles between them. ``GraphedStep`` records the whole step — teacher forward,
-student forward, D step, S step, both Adam updates — once, then replays it. The
+the GPU idles between them. ``GraphedStep`` records the whole step — teacher forward (or,
+with T's features computed once, their copy into the graph's inputs), student forward,
+D step, S step, both Adam updates — once, then replays it. The
 optimisation is unchanged: warm-up steps are undone before capture, Adam runs with
 ``capturable=True`` (the same update rule, its step counter kept on the GPU).
 Several models (e.g. MVTec categories or ablation settings) train concurrently by replaying
@@ -49,6 +50,12 @@ def _restore(trainer: Trainer, snap: dict) -> None:
     torch.cuda.set_rng_state(snap["rng"], trainer.device)
 
 
+def static_buffer(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device,
+                  fmt: torch.memory_format) -> torch.Tensor:
+    """A zero-filled input buffer of a captured graph, in the step's layout."""
+    return torch.zeros(shape, dtype=dtype, device=device).contiguous(memory_format=fmt)
+
+
 class GraphedStep:
     """``trainer.step`` for one fixed batch shape, replayed from a CUDA graph."""
 
@@ -66,11 +73,9 @@ class GraphedStep:
                 set_adam_execution(opt, trainer.device, capturable=True)
         self.stream = stream or torch.cuda.Stream(trainer.device)
         fmt = trainer.memory_format()
-        self.static_x = torch.zeros(batch_shape, device=trainer.device).contiguous(
-            memory_format=fmt)
+        self.static_x = static_buffer(batch_shape, torch.float32, trainer.device, fmt)
         self.static_t = None if teacher is None else [
-            torch.zeros(shape, dtype=dtype, device=trainer.device, memory_format=fmt)
-            for shape, dtype in teacher]
+            static_buffer(shape, dtype, trainer.device, fmt) for shape, dtype in teacher]
         snap = _snapshot(trainer)
         self.stream.wait_stream(torch.cuda.current_stream(trainer.device))
         with torch.cuda.stream(self.stream):

@@ -198,12 +198,17 @@ class Trainer:
 
 
 def _memory_budget(device: torch.device) -> int:
-    """Bytes that cached teacher features may take: half the free GPU memory, or a quarter
-    of the available RAM."""
+    """Bytes that cached teacher features may take: half the free GPU memory (counting
+    what PyTorch holds reserved but unused, e.g. from an earlier group), or a quarter of
+    the available RAM (0 where the system does not say)."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
+        free += torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
         return free // 2
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+    except (AttributeError, ValueError, OSError):  # e.g. macOS, Windows
+        return 0
 
 
 @torch.no_grad()
@@ -214,8 +219,9 @@ def teacher_features(trainer: Trainer, images_u8: torch.Tensor, progress: bool =
 
     T is frozen and in eval mode and training uses no augmentation, so these are the
     features each step would compute (in the step's precision and layout, at the step's
-    batch size): 250 epochs then cost one pass of T instead of 250. At 256² they take
-    3.9 MB per image in bf16 (MVTec categories ≈ 1 GB, BMAD Brain's 7,500 images 29 GB).
+    batch size; with ``train.compile`` T here runs uncompiled, which differs from the
+    compiled T only by rounding): 250 epochs then cost one pass of T instead of 250. At
+    256² they take 3.9 MB per image in bf16 (an MVTec category ≈ 1 GB, BMAD Brain 29 GB).
     """
     n, bs = len(images_u8), trainer.cfg.train.batch_size
     budget = _memory_budget(trainer.device) if budget is None else budget

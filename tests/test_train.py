@@ -313,3 +313,14 @@ def test_a_finished_run_is_freed_before_the_next_one_trains(tiny_config, tmp_pat
     train_many([(cfg, tmp_path / "a"), (cfg.with_overrides(["train.seed=1"]), tmp_path / "b")],
                concurrent=1, progress=False, on_epoch_end=count)
     assert live == [1, 1]
+
+
+def test_graph_input_buffers_take_the_steps_layout_and_dtype():
+    """The CUDA graph's input buffers (images, T's features), built here on the CPU."""
+    from multiad.cuda_graph import static_buffer
+
+    buf = static_buffer((2, 8, 4, 4), torch.bfloat16, torch.device("cpu"), torch.channels_last)
+    assert buf.dtype == torch.bfloat16 and buf.shape == (2, 8, 4, 4)
+    assert buf.is_contiguous(memory_format=torch.channels_last) and not buf.any()
+    flat = static_buffer((2, 3), torch.float32, torch.device("cpu"), torch.contiguous_format)
+    assert flat.is_contiguous() and flat.dtype == torch.float32
