@@ -100,11 +100,11 @@ def test_resume_after_crash_mid_epoch_equals_uninterrupted(tiny_config, tmp_path
     real_step = Trainer.step
     calls = {"n": 0}
 
-    def crashing_step(self, x):
+    def crashing_step(self, x, t_feats=None):
         calls["n"] += 1
         if calls["n"] == 4:  # epoch 2 of 3 batches each → mid-epoch
             raise Interrupted
-        return real_step(self, x)
+        return real_step(self, x, t_feats)
 
     monkeypatch.setattr(Trainer, "step", crashing_step)
     with pytest.raises(Interrupted):
@@ -274,12 +274,12 @@ def test_a_failing_run_does_not_stop_the_others(tiny_config, tmp_path, monkeypat
     real_step = Trainer.step
     calls = {"n": 0}
 
-    def failing_for_seed_1(self, x):
+    def failing_for_seed_1(self, x, t_feats=None):
         if self.cfg.train.seed == 1:
             calls["n"] += 1
             if calls["n"] == 3:
                 raise FloatingPointError("loss is NaN")
-        return real_step(self, x)
+        return real_step(self, x, t_feats)
 
     monkeypatch.setattr(Trainer, "step", failing_for_seed_1)
     good, bad = tmp_path / "good", tmp_path / "bad"
