@@ -6,12 +6,14 @@
 #   MULTIAD_COMMIT=<sha> bash benchmarks/gpu_session.sh bench OUT_DIR [bench.py args...]
 #       `make bench` on the GPU (e.g. --compile --only train_loop,inference); its JSON
 #       lands in OUT_DIR, to be committed under benchmarks/results/
+#   MULTIAD_COMMIT=<sha> bash benchmarks/gpu_session.sh profile OUT_DIR
+#       where the optimised step's time goes, by kind of kernel (benchmarks/profile_step.py)
 #   bash benchmarks/gpu_reproduce.sh OUT_DIR gpu-smoke
 #       the notebooks end to end through papermill (wheels from .whl/, see README.md)
 # MULTIAD_COMMIT names the commit the copied tree is at (it may carry no .git).
 set -uo pipefail
-stage=${1:?usage: gpu_session.sh tests|bench OUT_DIR [args...]}
-out=${2:?usage: gpu_session.sh tests|bench OUT_DIR [args...]}
+stage=${1:?usage: gpu_session.sh tests|bench|profile OUT_DIR [args...]}
+out=${2:?usage: gpu_session.sh tests|bench|profile OUT_DIR [args...]}
 shift 2
 mkdir -p "$out"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 MULTIAD_OFFLINE=1
@@ -34,8 +36,12 @@ bench)
     python3 benchmarks/bench.py --out "$out" "$@" 2>&1 | tee "$out/bench.log"
     exit "${PIPESTATUS[0]}"
     ;;
+profile)
+    python3 benchmarks/profile_step.py --out "$out" "$@" 2>&1 | tee "$out/profile_step.log"
+    exit "${PIPESTATUS[0]}"
+    ;;
 *)
-    echo "unknown stage $stage: use tests or bench" >&2
+    echo "unknown stage $stage: use tests, bench or profile" >&2
     exit 2
     ;;
 esac

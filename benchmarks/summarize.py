@@ -153,6 +153,17 @@ def tables(runs: list[tuple[str, dict[str, Any]]]) -> str:
             out += [f"| {k.split('/')[0]} | {k.split('/')[1]} | {k.split('/')[2]} | {fmt(v)} |"
                     for k, v in d["variants"].items()]
             out.append("")
+    for n, d in runs:
+        if "by_kind" in d and d.get("image_size") == 256:
+            out += [f"## Where the optimised step's time goes (run {label(n)}, "
+                    f"{d['device']['name']})", "",
+                    f"The step {'compiled, ' if d.get('compiled') else ''}launched eagerly "
+                    f"so that every kernel is seen ({d['step_ms_eager_launch']} ms per batch "
+                    f"of {d['batch']}); T's forward, which computing its features once "
+                    f"takes out of every step, costs {d['teacher_forward_ms']} ms.", "",
+                    "| kind of kernel | ms per step | share |", "| --- | --- | --- |",
+                    *[f"| {k} | {v['ms_per_step']:.2f} | {v['share']:.0%} |"
+                      for k, v in d["by_kind"].items()], ""]
     loop, step = best_training(runs, "train_loop"), best_training(runs)
     best = loop or step
     if best:

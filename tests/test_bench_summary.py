@@ -74,3 +74,32 @@ def test_the_estimate_prefers_the_measured_training_loop(tmp_path):
     assert "the training loop `make reproduce` runs (`train_loop_x4` in run 1: 300 img/s)" in text
     images = sum(mod.TRAIN_IMAGES.values()) * mod.EPOCHS * (1 + mod.ABLATION_EXTRA_TRAININGS)
     assert f"**{images / 300.0 / 3600:.1f} h**" in text
+
+
+def test_step_profile_is_shown_by_kind_of_kernel(tmp_path):
+    res = tmp_path / "results"
+    res.mkdir()
+    (res / "GPU_20990101-000000_profile_step.json").write_text(json.dumps({
+        "device": {"name": "Test GPU"}, "image_size": 256, "batch": 16, "compiled": True,
+        "step_ms_eager_launch": 20.5, "teacher_forward_ms": 3.25,
+        "by_kind": {"convolution / GEMM": {"ms_per_step": 9.0, "share": 0.45},
+                    "batch norm": {"ms_per_step": 4.0, "share": 0.2}}}))
+    assert _summarize().main(["--results", str(res), "--out", str(tmp_path / "gen")]) == 0
+    text = (tmp_path / "gen" / "compute_tables.md").read_text()
+    assert "## Where the optimised step's time goes (run 20990101-000000_profile_step" in text
+    assert "| convolution / GEMM | 9.00 | 45% |" in text and "costs 3.25 ms" in text
+
+
+def test_step_profile_sorts_kernels_by_kind():
+    spec = importlib.util.spec_from_file_location("profile_step",
+                                                  ROOT / "benchmarks/profile_step.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.kind_of("triton_poi_fused_convolution_relu_5") == "compiled fusions (Triton)"
+    assert mod.kind_of("cudnn::bn_fw_tr_1C11_kernel_NCHW<float>") == "batch norm"
+    assert mod.kind_of("sm90_xmma_fprop_implicit_gemm_bf16bf16") == "convolution / GEMM"
+    assert mod.kind_of("void at::native::batch_norm_collect_statistics_channels_last_kernel"
+                       ) == "batch norm"
+    assert mod.kind_of("void multi_tensor_apply_kernel<FusedAdamMathFunctor<float>>") == "Adam"
+    assert mod.kind_of("void at::native::vectorized_elementwise_kernel<4, CUDAFunctor_add>"
+                       ) == "other element-wise"
