@@ -107,6 +107,7 @@ def record(files: Path, note: str = "") -> dict[str, Any]:
             "date": (prov.get("utc") or "")[:10] or None,
             "cuda_tests": summary or "not run in this call",
             "notebooks": pages,
+            "profile": profile,
             "progress_log": [ln for ln in log if ln.startswith(("profile ", "[notebook"))],
             "wall_s": wall, "note": note, "runs": rows}
 
@@ -120,8 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     rec = record(args.files, args.note)
     name = re.sub(r"[^A-Za-z0-9]+", "-", rec["device"] or "unknown").strip("-")
-    profile = rec["what"].split("PROFILE=")[1].split()[0]
-    path = args.out / f"{name}_{(rec['date'] or 'undated').replace('-', '')}_{profile}.json"
+    path = args.out / f"{name}_{(rec['date'] or 'undated').replace('-', '')}_{rec['profile']}.json"
     write_json(path, rec)
     print(f"wrote {path}: {len(rec['runs'])} runs, notebooks {rec['notebooks']}")
     return 0

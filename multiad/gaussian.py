@@ -62,7 +62,6 @@ def gaussian_blur(maps: torch.Tensor, sigma: float = 4.0, size: int | None = Non
     b_h = blur_matrix(h, sigma, size, maps.device)
     b_w = blur_matrix(w, sigma, size, maps.device)
     with torch.autocast(maps.device.type, enabled=False):
-        x = maps.float().reshape(-1, h, w)
-        x = (x.reshape(-1, w) @ b_w.T).view(-1, h, w)  # along W: rows
+        x = (maps.float().reshape(-1, w) @ b_w.T).view(-1, h, w)  # along W: rows
         x = (x.transpose(1, 2).reshape(-1, h) @ b_h.T).view(-1, w, h)  # along H
         return x.transpose(1, 2).reshape(maps.shape)

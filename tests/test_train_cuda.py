@@ -15,6 +15,15 @@ def _cuda(cfg, *extra):
     return cfg.with_overrides(["train.device=cuda", "train.epochs=3", *extra])
 
 
+def _assert_losses_follow(run_a, run_b, keys=("L_G", "L_S", "L_D"), tol=0.03):
+    """The per-epoch losses of two runs agree within bf16 tolerance (relative)."""
+    a = pd.read_csv(run_a / "losses.csv")
+    b = pd.read_csv(run_b / "losses.csv")
+    for key in keys:
+        rel = ((a[key] - b[key]).abs() / a[key].abs()).max()
+        assert rel < tol, (str(run_b), key, a[key].tolist(), b[key].tolist())
+
+
 def test_cuda_graph_training_matches_eager(tiny_config, tmp_path):
     """Same init, same batches: the per-epoch losses agree within bf16 tolerance and the
     partial last batch (10 images, batch 4) runs eagerly next to the graph."""
@@ -22,11 +31,7 @@ def test_cuda_graph_training_matches_eager(tiny_config, tmp_path):
     graphed = _cuda(tiny_config, "train.cuda_graph=true")
     train(eager, tmp_path / "eager", progress=False)
     train(graphed, tmp_path / "graphed", progress=False)
-    a = pd.read_csv(tmp_path / "eager" / "losses.csv")
-    b = pd.read_csv(tmp_path / "graphed" / "losses.csv")
-    for key in ("L_G", "L_S", "L_D"):
-        rel = ((a[key] - b[key]).abs() / a[key].abs()).max()
-        assert rel < 0.03, (key, a[key].tolist(), b[key].tolist())
+    _assert_losses_follow(tmp_path / "eager", tmp_path / "graphed")
     model, cfg, _ = load_trained(tmp_path / "graphed", "cuda")
     assert cfg.train.cuda_graph and bool(model.mff.calibrated)
 
@@ -38,11 +43,7 @@ def test_graphed_step_with_cached_teacher_features_matches_teacher_per_step(tiny
     per_step = _cuda(tiny_config, "train.cuda_graph=true", "train.cache_teacher=false")
     train(cached, tmp_path / "cached", progress=False)
     train(per_step, tmp_path / "per-step", progress=False)
-    a = pd.read_csv(tmp_path / "cached" / "losses.csv")
-    b = pd.read_csv(tmp_path / "per-step" / "losses.csv")
-    for key in ("L_G", "L_S", "L_D"):
-        rel = ((a[key] - b[key]).abs() / a[key].abs()).max()
-        assert rel < 0.03, (key, a[key].tolist(), b[key].tolist())
+    _assert_losses_follow(tmp_path / "cached", tmp_path / "per-step")
     meta = torch.load(tmp_path / "cached" / "model.pt", weights_only=False)["meta"]
     assert meta["teacher_features_cached"]
 
@@ -91,10 +92,8 @@ def test_runs_trained_together_on_streams_match_runs_trained_alone(tiny_config, 
     train_many([(cfg, tmp_path / "together" / str(k)) for k, cfg in enumerate(cfgs)],
                progress=False)
     for k in range(len(cfgs)):
-        a = pd.read_csv(tmp_path / "alone" / str(k) / "losses.csv")
-        b = pd.read_csv(tmp_path / "together" / str(k) / "losses.csv")
-        rel = ((a.L_G - b.L_G).abs() / a.L_G.abs()).max()
-        assert rel < 0.03, (k, a.L_G.tolist(), b.L_G.tolist())
+        _assert_losses_follow(tmp_path / "alone" / str(k), tmp_path / "together" / str(k),
+                              keys=("L_G",))
 
 
 def test_compiled_graphed_runs_train_together(tiny_config, tmp_path):
@@ -106,8 +105,6 @@ def test_compiled_graphed_runs_train_together(tiny_config, tmp_path):
     train(eager, tmp_path / "eager", progress=False)
     train_many([(fast, tmp_path / "a"), (fast.with_overrides(["train.seed=1"]), tmp_path / "b")],
                concurrent=2, progress=False)
-    a = pd.read_csv(tmp_path / "eager" / "losses.csv")
-    b = pd.read_csv(tmp_path / "a" / "losses.csv")
-    assert ((a.L_G - b.L_G).abs() / a.L_G.abs()).max() < 0.03, (a.L_G.tolist(), b.L_G.tolist())
+    _assert_losses_follow(tmp_path / "eager", tmp_path / "a", keys=("L_G",))
     model, cfg, _ = load_trained(tmp_path / "b", "cuda")
     assert cfg.train.compile and bool(model.mff.calibrated)
