@@ -31,15 +31,13 @@ import torch
 
 from multiad.anomaly_map import fuse_maps, image_score, layer_maps
 from multiad.atomic import write_json
+from multiad.compute_floor import datasheet_tflops, floor_img_per_s
 from multiad.config import COMPILE_MODES, RunConfig
 from multiad.gaussian import gaussian_blur
 from multiad.mff import MultiScaleFusion
 from multiad.provenance import provenance, select_device
 from multiad.reproduce import load_profile
 from multiad.train import Trainer
-
-WRN50_GFLOP_256 = 29.8  # one WRN-50-2 forward at 256² (11.4 GMAC at 224², scaled)
-BF16_PEAK_TFLOPS = {"H100": 790.0, "H200": 790.0}
 
 
 def sync(dev: torch.device) -> None:
@@ -122,7 +120,19 @@ def bench_components(size: int, batch: int, dev: torch.device, iters: int) -> di
     out["maps_and_score_img_per_s"] = batch / timed(maps, dev, iters)
     out = {k: round(v, 1) for k, v in out.items()}
     out.update(bench_adam(tr, dev, iters))
+    out.update(bench_matmul(dev, iters))
     return out
+
+
+def bench_matmul(dev: torch.device, iters: int) -> dict[str, Any]:
+    """A large dense GEMM: the rate this device really reaches on the arithmetic the
+    networks are made of (bf16 on CUDA; fp32, smaller, on a CPU). The compute floor of a
+    training image is taken from it."""
+    n, dtype = (8192, torch.bfloat16) if dev.type == "cuda" else (1024, torch.float32)
+    a, b = (torch.randn(n, n, device=dev, dtype=dtype) for _ in range(2))
+    s = timed(lambda: a @ b, dev, max(iters, 10))
+    return {"matmul_n": n, "matmul_dtype": str(dtype).removeprefix("torch."),
+            "matmul_tflops": round(2 * n**3 / s / 1e12, 2)}
 
 
 def bench_adam(tr: Trainer, dev: torch.device, iters: int) -> dict[str, Any]:
@@ -159,6 +169,7 @@ def bench_train_graphed(size: int, batch: int, dev: torch.device, iters: int,
                         n_models: int, compile: bool = False, mode: str = "default"
                         ) -> dict[str, Any]:
     from multiad.cuda_graph import GraphedStep
+    from multiad.cuda_rng import own_cuda_rng
 
     reset_peak(dev)
     steps = []
@@ -166,7 +177,8 @@ def bench_train_graphed(size: int, batch: int, dev: torch.device, iters: int,
         cfg = make_cfg(size, batch, dev, optimised=True).with_overrides(
             [f"train.seed={k}", f"train.compile={str(compile).lower()}",
              f"train.compile_mode={mode}"])
-        steps.append(GraphedStep(Trainer.build(cfg, dev), (batch, 3, size, size)))
+        steps.append(GraphedStep(Trainer.build(cfg, dev), (batch, 3, size, size),
+                                 rng=own_cuda_rng(dev)))  # as train_many gives each run
     xs = [torch.randn(batch, 3, size, size, device=dev) for _ in range(n_models)]
 
     def all_models() -> None:
@@ -440,13 +452,16 @@ def summarize(res: dict[str, Any]) -> None:
                                  f"small run: {pm['n_pixels']} pixels; not extrapolated")
     if res["train_img_per_s"] and eager:
         res["speedup_vs_eager"] = round(res["train_img_per_s"] / eager, 2)
-    peak = next((v for k, v in BF16_PEAK_TFLOPS.items() if k in res["device"]), None)
-    if peak and res["train_img_per_s"]:
-        # per image: teacher fwd + student fwd + student bwd (≈ 2× fwd) ≈ 4 WRN forwards
-        floor = peak * 1e3 / (4 * WRN50_GFLOP_256 * (size / 256) ** 2)
-        res["compute_floor_img_per_s"] = round(floor, 0)
-        res["fraction_of_floor"] = round(res["train_img_per_s"] / floor, 3)
-
+    # the compute floor: every FLOP of a training image at the measured bf16 GEMM rate
+    # (what the device reaches), and at its data-sheet peak (multiad.compute_floor)
+    comp = res.get("components") or {}
+    gemm = comp.get("matmul_tflops") if comp.get("matmul_dtype") == "bfloat16" else None
+    sheet = datasheet_tflops(res["device"])
+    for key, tflops in (("", gemm), ("datasheet_", sheet)):
+        if tflops and res["train_img_per_s"]:
+            floor = floor_img_per_s(tflops, size)
+            res[f"{key}compute_floor_img_per_s"] = round(floor)
+            res[f"fraction_of_{key}floor"] = round(res["train_img_per_s"] / floor, 3)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A GPU session for issue-style work on a machine with torch but no network, in stages
 # that each fit a 10-minute call. Run from the repository root:
-#   MULTIAD_COMMIT=<sha> bash benchmarks/gpu_session.sh tests OUT_DIR
-#       CUDA correctness tests (all tests/*cuda*.py) and a CLI run on the GPU
+#   MULTIAD_COMMIT=<sha> bash benchmarks/gpu_session.sh tests OUT_DIR [pytest args...]
+#       CUDA correctness tests (all tests/*cuda*.py, or those pytest args select, e.g.
+#       -k "not compiled") and a CLI run on the GPU
 #   MULTIAD_COMMIT=<sha> bash benchmarks/gpu_session.sh bench OUT_DIR [bench.py args...]
 #       `make bench` on the GPU (e.g. --compile --only train_loop,inference); its JSON
 #       lands in OUT_DIR, to be committed under benchmarks/results/
@@ -22,7 +23,7 @@ case "$stage" in
 tests)
     # a hang shows its stack (pytest-timeout) instead of eating the session
     python3 -m pytest -q -p no:cacheprovider --timeout "${TEST_TIMEOUT:-240}" \
-        tests/test_*cuda*.py 2>&1 | tee "$out/pytest_cuda.log" | tail -30
+        tests/test_*cuda*.py "$@" 2>&1 | tee "$out/pytest_cuda.log" | tail -30
     status=${PIPESTATUS[0]}
     rm -rf /tmp/gpu-run  # a warm machine may hold an earlier call's run
     python3 -m multiad.cli -q run --data synthetic --category texture --root /tmp/synth \

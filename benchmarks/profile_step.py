@@ -29,11 +29,13 @@ from multiad.train import Trainer
 
 # first match wins: kernel (or, on a CPU, operator) names by kind
 KINDS = (
-    ("Adam", r"adam"),
+    # a training step has no other multi-tensor kernels: Adam's update and its step counters
+    ("Adam", r"adam|multi_tensor_apply"),
     ("compiled fusions (Triton)", r"^triton|triton_"),  # their names may say "convolution"
     ("batch norm", r"batch_norm|batchnorm|\bbn_"),  # before cuDNN: cudnn::bn_fw_…
+    # before cuDNN too: its NCHW↔NHWC layout transforms are copies, not convolutions
+    ("copies and casts", r"copy|cast|memcpy|memset|\bto\b|_to_copy|nchwtonhwc|nhwctonchw"),
     ("convolution / GEMM", r"gemm|xmma|conv|cutlass|nvjet|cudnn|implicit|matmul|\bmm\b|addmm"),
-    ("copies and casts", r"copy|cast|memcpy|memset|\bto\b|_to_copy"),
     ("reductions", r"reduce|sum|mean|norm"),
     ("other element-wise", r"elementwise|vectorized|unrolled|add|mul|relu|sigmoid|where"),
 )

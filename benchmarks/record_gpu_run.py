@@ -92,9 +92,11 @@ def record(files: Path, note: str = "") -> dict[str, Any]:
     profile = next((ln.split()[1].rstrip(":") for ln in log if ln.startswith("profile ")),
                    "unknown")
     rows, prov = run_rows(files / "results.tgz", profile)
-    tests = files / "pytest.log"
+    # gpu_reproduce.sh's own test run, else that of `gpu_session.sh tests` in the same files
+    tests = next((files / n for n in ("pytest.log", "pytest_cuda.log") if (files / n).exists()),
+                 None)
     summary = None
-    if tests.exists():
+    if tests is not None:
         lines = [ln.strip("= ") for ln in tests.read_text(errors="replace").splitlines()
                  if re.search(r"\d+ (passed|failed|errors?|skipped)|no tests ran", ln)]
         summary = lines[-1] if lines else None

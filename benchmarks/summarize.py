@@ -13,6 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from multiad.atomic import atomic_write
+from multiad.compute_floor import (
+    WRN50_GFLOP_256,
+    datasheet_tflops,
+    floor_img_per_s,
+    train_gflop_per_image,
+)
 
 # Multi-AD training images: Tables 2–3 (MVTec train 3,629; Brain 7,500; Liver 1,542;
 # RESC 4,297) × 250 epochs. Table 4 has 7 settings besides the full model, but MFF acts
@@ -47,6 +53,105 @@ def best_training(runs: list[tuple[str, dict[str, Any]]], prefix: str = "train_g
                 if best is None or row["aggregate_img_per_s"] > best["aggregate_img_per_s"]:
                     best = row
     return best
+
+
+def full_reproduction_images() -> int:
+    """Training images of Tables 2–4 (Table 4: 3 more trainings per dataset)."""
+    return (1 + ABLATION_EXTRA_TRAININGS) * sum(TRAIN_IMAGES.values()) * EPOCHS
+
+
+def _best_section(runs: list[tuple[str, dict[str, Any]]], prefix: str, keys: tuple[str, ...]
+                  ) -> tuple[float, str, str, dict[str, Any]] | None:
+    """The highest value of ``keys`` over the sections named ``prefix…`` of the GPU files:
+    (value, file, section, the file's data)."""
+    found = [(sec[k], n, key, d) for n, d in runs if d.get("profile") != "small"
+             for key, sec in d.items() if key.startswith(prefix) and isinstance(sec, dict)
+             for k in keys if sec.get(k)]
+    return max(found, key=lambda f: f[0], default=None)
+
+
+def _pixel_metric(runs: list[tuple[str, dict[str, Any]]], key: str, on_gpu: bool
+                  ) -> tuple[float, str, float | None] | None:
+    """The slowest case (separated or fully overlapping scores) of the newest full-scale
+    measurement of ``key`` on the GPU, or on a 2-thread CPU: (seconds, file, peak GiB)."""
+    newest = None
+    for n, d in runs:  # files sort by date: the newest wins
+        cases = [pm for k, pm in d.items() if k.startswith("pixel_metrics")
+                 and isinstance(pm, dict) and pm.get("n_pixels", 0) >= 250e6
+                 and pm.get("device", "").startswith("cuda") == on_gpu
+                 and (on_gpu or pm.get("threads") == 2)]
+        if cases:
+            worst = max(cases, key=lambda pm: pm[key])
+            newest = (worst[key], n, worst.get("peak_rss_gib"))
+    return newest
+
+
+def device_tag(name: str) -> str:
+    """The device part of a result file's name (``NVIDIA-H100-80GB-HBM3_<tag>.json``)."""
+    return name.split("_", 1)[0]
+
+
+def goals_table(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """Each goal of the compute work against the best measurement of it, with its file."""
+    def met(ok: bool) -> str:
+        return "yes" if ok else "**no**"
+
+    rows = []
+    step = _best_section(runs, "train_graphed", ("aggregate_img_per_s",))
+    if step:
+        rate, n, key, d = step
+        eager = d.get("train_img_per_s_eager") or max(
+            (e.get("train_img_per_s_eager") or 0 for m, e in runs
+             if device_tag(m) == device_tag(n)), default=0) or None
+        ratio = f"; {rate / eager:.1f}× the eager fp32 step" if eager else ""
+        rows.append(f"| training, the step alone (T in the step), aggregate | ≥ 1,500 img/s | "
+                    f"{rate:,.0f} img/s{ratio} | {label(n)} `{key}` | {met(rate >= 1500)} |")
+    loop = _best_section(runs, "train_loop", ("aggregate_img_per_s",))
+    rows.append("| training, the loop `make reproduce` runs (T's features once) | ≥ 1,500 img/s | "
+                + (f"{loop[0]:,.0f} img/s | {label(loop[1])} `{loop[2]}` | {met(loop[0] >= 1500)} |"
+                   if loop else "not measured on a GPU yet | — | — |"))
+    inf = _best_section(runs, "inference", ("graphed_img_per_s", "eager_img_per_s"))
+    if inf:
+        rows.append(f"| inference (maps + scores) | ≥ 5,000 img/s | {inf[0]:,.0f} img/s | "
+                    f"{label(inf[1])} `{inf[2]}` | {met(inf[0] >= 5000)} |")
+    for key, what, goal, on_gpu in (
+            ("pixel_auroc_s", "exact pixel AUROC, 250 M px, GPU", 1, True),
+            ("pixel_auroc_s", "exact pixel AUROC, 250 M px, 2-core CPU, ≤ 4 GiB", 60, False),
+            ("aupro_s", "exact AUPRO, 250 M px, GPU", 5, True)):
+        pm = _pixel_metric(runs, key, on_gpu)
+        if pm:
+            secs, n, peak = pm
+            within = "" if on_gpu else f", {fmt(peak, 1)} GiB peak"
+            ok = secs < goal and (on_gpu or (peak is not None and peak <= 4))
+            rows.append(f"| {what} | < {goal} s | {secs:.2f} s{within} | {label(n)} | "
+                        f"{met(ok)} |")
+    best = loop or step
+    if best:
+        hours = full_reproduction_images() / best[0] / 3600
+        rows.append(f"| Tables 2–4, GPU time (estimate below) | < 4 h | {hours:.1f} h at "
+                    f"{best[0]:,.0f} img/s | {label(best[1])} `{best[2]}` | {met(hours < 4)} |")
+    out = ["## Against the goals", "",
+           "The best measurement of each goal among the files above (for the metrics, the "
+           "slowest of the cases in the newest file).", "",
+           "| goal | target | measured | run | met |", "| --- | --- | --- | --- | --- |",
+           *rows, ""]
+    if step:
+        rate, n, key, d = step
+        comp = d.get("components") or {}
+        gemm = comp.get("matmul_tflops") if comp.get("matmul_dtype") == "bfloat16" else None
+        sheet = datasheet_tflops(d.get("device") or device_tag(n).replace("-", " "))
+        parts = [f"{rate / floor_img_per_s(t):.0%} of the {floor_img_per_s(t):,.0f} img/s "
+                 f"that {where} ({t:,.0f} TFLOP/s) allows"
+                 for t, where in ((gemm, "the bf16 GEMM rate measured on this device"),
+                                  (sheet, "its data-sheet dense BF16 peak")) if t]
+        if parts:
+            out += [f"**Compute floor.** A training image costs about "
+                    f"{train_gflop_per_image():.0f} GFLOP (four WRN-50-2 forward passes of "
+                    f"{WRN50_GFLOP_256} GFLOP at 256²: T's forward, S's forward, and S's "
+                    f"backward at about two). The fastest step above runs at "
+                    f"{' and '.join(parts)}; the sections below show where the rest of the "
+                    "time goes.", ""]
+    return out
 
 
 def label(name: str) -> str:
@@ -100,6 +205,7 @@ def tables(runs: list[tuple[str, dict[str, Any]]]) -> str:
                      f"{fmt(d.get('aupro_250M_s'), 3)} |")
     out = ["Runs are named by their date-time tag: the file is "
            "`benchmarks/results/<device>_<tag>.json`.", "", "## Measured runs", "", *lines, ""]
+    out += goals_table(runs)
     out += pixel_metrics_table(runs)
     # the network timings of a small (CPU) run are at 64² and batch 4: not comparable
     sized = [(n, d) for n, d in runs if d.get("profile") != "small"]
@@ -116,11 +222,14 @@ def tables(runs: list[tuple[str, dict[str, Any]]]) -> str:
     if comps:
         out += ["## Components (batch 16, 256×256, bf16, channels-last, eager)", "",
                 "| run | teacher fwd img/s | student fwd+bwd img/s | D fwd+bwd img/s | "
-                "maps + score img/s |", "| --- | --- | --- | --- | --- |",
+                "maps + score img/s | dense GEMM TFLOP/s |",
+                "| --- | --- | --- | --- | --- | --- |",
                 *[f"| {label(n)} | {fmt(c.get('teacher_forward_img_per_s'))} | "
                   f"{fmt(c.get('student_fwd_bwd_img_per_s'))} | "
                   f"{fmt(c.get('discriminator_fwd_bwd_img_per_s'))} | "
-                  f"{fmt(c.get('maps_and_score_img_per_s'))} |" for n, c in comps], ""]
+                  f"{fmt(c.get('maps_and_score_img_per_s'))} | "
+                  + (f"{c['matmul_tflops']:,.1f} ({c.get('matmul_dtype', '?')}) |"
+                     if "matmul_tflops" in c else "— |") for n, c in comps], ""]
     # Adam's cost does not depend on the image size: CPU (small) runs are comparable here
     adam = [(n, d) for n, d in runs if "adam_fused_ms" in (d.get("components") or {})]
     if adam:

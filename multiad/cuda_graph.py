@@ -7,13 +7,15 @@ D step, S step, both Adam updates — once, then replays it. The
 optimisation is unchanged: warm-up steps are undone before capture, Adam runs with
 ``capturable=True`` (the same update rule, its step counter kept on the GPU).
 Several models (e.g. MVTec categories or ablation settings) train concurrently by replaying
-their graphs on separate CUDA streams, which fills the device at small batches.
+their graphs on separate CUDA streams, which fills the device at small batches; each graph
+then draws its dropout from its own RNG state (``multiad.cuda_rng``).
 """
 
 from __future__ import annotations
 
 import torch
 
+from multiad.cuda_rng import using_cuda_rng
 from multiad.train import Trainer, set_adam_execution
 
 
@@ -61,9 +63,13 @@ class GraphedStep:
 
     def __init__(self, trainer: Trainer, batch_shape: tuple[int, int, int, int],
                  warmup: int = 3, stream: torch.cuda.Stream | None = None,
-                 teacher: list[tuple[tuple[int, ...], torch.dtype]] | None = None) -> None:
+                 teacher: list[tuple[tuple[int, ...], torch.dtype]] | None = None,
+                 rng: torch.Generator | None = None) -> None:
         """``teacher``: (shape, dtype) of each of T's feature maps when the step is given
-        them (``multiad.train.teacher_features``); otherwise T runs inside the graph."""
+        them (``multiad.train.teacher_features``); otherwise T runs inside the graph.
+        ``rng``: the CUDA RNG state the graph draws from and advances
+        (:func:`multiad.cuda_rng.own_cuda_rng`; concurrent graphs need one each), or
+        ``None`` for the default state."""
         if trainer.device.type != "cuda":
             raise RuntimeError("CUDA graphs need a CUDA device")
         self.trainer = trainer
@@ -76,17 +82,18 @@ class GraphedStep:
         self.static_x = static_buffer(batch_shape, torch.float32, trainer.device, fmt)
         self.static_t = None if teacher is None else [
             static_buffer(shape, dtype, trainer.device, fmt) for shape, dtype in teacher]
-        snap = _snapshot(trainer)
-        self.stream.wait_stream(torch.cuda.current_stream(trainer.device))
-        with torch.cuda.stream(self.stream):
-            for _ in range(warmup):
-                trainer.step(self.static_x, self.static_t)
-        torch.cuda.current_stream(trainer.device).wait_stream(self.stream)
-        _restore(trainer, snap)
-        torch.cuda.synchronize(trainer.device)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph, stream=self.stream):
-            self.static_out = trainer.step(self.static_x, self.static_t)
+        with using_cuda_rng(rng, trainer.device):  # the graph is bound to the state of capture
+            snap = _snapshot(trainer)
+            self.stream.wait_stream(torch.cuda.current_stream(trainer.device))
+            with torch.cuda.stream(self.stream):
+                for _ in range(warmup):
+                    trainer.step(self.static_x, self.static_t)
+            torch.cuda.current_stream(trainer.device).wait_stream(self.stream)
+            _restore(trainer, snap)
+            torch.cuda.synchronize(trainer.device)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph, stream=self.stream):
+                self.static_out = trainer.step(self.static_x, self.static_t)
 
     def __call__(self, x: torch.Tensor, t_feats: list[torch.Tensor] | None = None
                  ) -> dict[str, torch.Tensor]:
@@ -95,6 +102,8 @@ class GraphedStep:
 
         Returns the losses without waiting; call ``join()`` before reading them on the
         current stream. Steps of different models are not ordered against each other.
+        ``x`` and ``t_feats`` are read on this step's stream: keep them alive until the
+        step is joined (or make them on that stream, as ``train_many`` does).
         """
         self.stream.wait_stream(torch.cuda.current_stream(self.trainer.device))
         if (t_feats is None) != (self.static_t is None):

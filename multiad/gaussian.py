@@ -28,7 +28,12 @@ def blur_matrix(length: int, sigma: float, size: int, device: torch.device | str
     (B x)_i = Σ_t k_t · x[reflect(i + t − size//2)], reflect padding folded in."""
     key = (length, sigma, size, torch.device(device))
     if key not in _MATRICES:  # built once, outside any inference-mode region (a cached
-        # inference tensor could not be used by autograd later); warm up before graph capture
+        # inference tensor could not be used by autograd later)
+        if key[3].type == "cuda" and torch.cuda.is_current_stream_capturing():
+            raise RuntimeError(
+                f"gaussian_blur: no {length}-long blur matrix (σ={sigma}) on {key[3]} yet, "
+                "and building one inside CUDA-graph capture would copy from the host. Run "
+                "the blur once on maps of this size before capturing (a warm-up step).")
         with torch.inference_mode(False):
             _MATRICES[key] = _build_blur_matrix(length, sigma, size, key[3])
     return _MATRICES[key]

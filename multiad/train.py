@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from multiad.anomaly_map import fuse_maps, image_score
 from multiad.atomic import atomic_write, write_json
 from multiad.config import EVAL_ONLY_MODEL_KEYS, RunConfig, RunConfigMismatch
+from multiad.cuda_rng import own_cuda_rng, using_cuda_rng
 from multiad.data import load_split, normalize
 from multiad.gaussian import gaussian_blur
 from multiad.losses import (
@@ -373,29 +374,22 @@ class _Run:
     stream: Any  # torch.cuda.Stream | None: all of this run's GPU work is queued on it
     t_start: float
     t_cache: list[torch.Tensor] | None  # T's features of ``images`` (None: T runs per step)
-    rng: dict[str, torch.Tensor] = field(default_factory=dict)  # its RNG between its steps
+    cpu_rng: torch.Tensor | None = None  # its CPU RNG state between its steps (isolated)
+    cuda_rng: Any = None  # torch.Generator | None: its own CUDA RNG state (multiad.cuda_rng)
     together: list[str] = field(default_factory=list)  # runs that trained at the same time
-    isolate_rng: bool = False  # keep its RNG state apart from other runs'
+    isolate_rng: bool = False  # keep its CPU RNG state apart from other runs'
 
     @contextmanager
     def active(self) -> Iterator[None]:
-        """This run's stream and RNG state (dropout draws), while it queues work."""
+        """This run's stream and RNG states (dropout draws), while it queues work."""
         dev = self.trainer.device
         if self.isolate_rng:
-            torch.set_rng_state(self.rng["cpu"])
-            if "cuda" in self.rng:
-                torch.cuda.set_rng_state(self.rng["cuda"], dev)
-        with torch.cuda.stream(self.stream) if self.stream is not None else nullcontext():
+            torch.set_rng_state(self.cpu_rng)
+        with using_cuda_rng(self.cuda_rng, dev), \
+                torch.cuda.stream(self.stream) if self.stream is not None else nullcontext():
             yield
         if self.isolate_rng:
-            self.rng = _rng_state(dev)
-
-
-def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
-    out = {"cpu": torch.get_rng_state()}
-    if device.type == "cuda":
-        out["cuda"] = torch.cuda.get_rng_state(device)
-    return out
+            self.cpu_rng = torch.get_rng_state()
 
 
 def is_complete(cfg: RunConfig, run_dir: str | Path) -> bool:
@@ -468,10 +462,11 @@ def _open_run(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool,
         if t_key not in shared.teacher:
             shared.teacher[t_key] = teacher_features(trainer, images, progress)
         t_cache = shared.teacher[t_key]
-    stream = None
+    stream = cuda_rng = None
     if device.type == "cuda":
         stream = torch.cuda.Stream(device)
         stream.wait_stream(torch.cuda.current_stream(device))  # data and weights are ready
+        cuda_rng = own_cuda_rng(device)  # from the seed (or checkpoint) just set
     bs = cfg.train.batch_size
     graphed = None
     if cfg.train.cuda_graph and device.type == "cuda" and len(images) >= bs \
@@ -481,9 +476,9 @@ def _open_run(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool,
         # the same step without launch overhead; warm-up steps are undone before capture
         graphed = GraphedStep(trainer, (bs, *images.shape[1:]), stream=stream,
                               teacher=None if t_cache is None else
-                              [((bs, *c.shape[1:]), c.dtype) for c in t_cache])
+                              [((bs, *c.shape[1:]), c.dtype) for c in t_cache], rng=cuda_rng)
     return _Run(cfg, run_dir, data, images, trainer, start, losses, graphed, stream, t_start,
-                t_cache, rng=_rng_state(device))
+                t_cache, cpu_rng=torch.get_rng_state(), cuda_rng=cuda_rng)
 
 
 def _run_epochs(run: _Run, progress: bool, position: int,
@@ -558,6 +553,7 @@ def _save_trained(run: _Run, calib: dict[str, Any]) -> None:
             "provenance": provenance(trainer.device),
             "train_wall_s": round(time.time() - run.t_start, 2),
             "teacher_features_cached": run.t_cache is not None,
+            "cuda_graph_used": run.graphed is not None,  # the config asks; this says it ran
             "trained_together_with": run.together}
     save_torch(run.dir / "model.pt", {
         "student": trainer.model.student.state_dict(),
@@ -596,9 +592,9 @@ def train_many(runs: list[tuple[RunConfig, str | Path]], *, concurrent: int = 0,
     its own stream: the runs' steps are queued in turn, so on a GPU the small batches of
     several runs fill the device together (e.g. MVTec categories, or ablation settings).
     Each run's weights are those it would get trained alone (bit for bit on the CPU; on a
-    GPU within the tolerance of its kernels, and with CUDA graphs on torch versions that
-    share one RNG seed/offset slot among all graphs, D's dropout masks of concurrent runs
-    may come from each other's draws — still random, not reproducible). A run that fails
+    GPU within the tolerance of its kernels): on CUDA each run draws D's dropout from its
+    own RNG state object (:mod:`multiad.cuda_rng`), to which its graph is bound, so
+    concurrent replays cannot read each other's seed and offset. A run that fails
     does not stop the others; :class:`TrainingFailed` names the failed runs at the end.
     """
     dirs = [Path(d) for _, d in runs]
@@ -623,7 +619,7 @@ def train_many(runs: list[tuple[RunConfig, str | Path]], *, concurrent: int = 0,
         if isinstance(r, Path):
             done[run_dir] = r
             return
-        r.isolate_rng = not alone  # others draw from the global RNG between its steps
+        r.isolate_rng = not alone  # others draw from the CPU RNG between its steps
         for other, _, _ in active.values():
             other.together.append(str(r.dir))
             r.together.append(str(other.dir))

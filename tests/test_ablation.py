@@ -236,6 +236,11 @@ def test_a_gpu_run_record_is_built_from_what_the_run_wrote(tiny_profile, table4_
                                 "(not reached)": "1 notebook(s)"}
     assert rec["wall_s"] == 61 and rec["papermill"] == "2.7.0"
     assert rec["cuda_tests"] == "9 passed in 80.00s (0:01:20)"
+    # the tests ran in `gpu_session.sh tests` instead (RUN_TESTS=0 here): its log counts
+    (files / "pytest.log").rename(files / "pytest_cuda.log")
+    assert mod.main([str(files), "--out", str(tmp_path / "rec2"), "--note", "n"]) == 0
+    rec2 = json.loads(next((tmp_path / "rec2").glob("*.json")).read_text())
+    assert rec2["cuda_tests"] == rec["cuda_tests"]
     written = {str(p.parent.relative_to(res)) for p in res.rglob("metrics.json")}
     by_cell = {r["cell"]: r for r in rec["runs"]}
     assert set(by_cell) == written and len(written) >= 5

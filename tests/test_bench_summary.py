@@ -101,5 +101,69 @@ def test_step_profile_sorts_kernels_by_kind():
     assert mod.kind_of("void at::native::batch_norm_collect_statistics_channels_last_kernel"
                        ) == "batch norm"
     assert mod.kind_of("void multi_tensor_apply_kernel<FusedAdamMathFunctor<float>>") == "Adam"
+    assert mod.kind_of("void at::native::multi_tensor_apply_kernel<TensorListMetadata<1>, "
+                       "BinaryOpScalarFunctor<float, 1, 1, 0>, std::plus<float>, float>"
+                       ) == "Adam"  # the step counters' +1
+    assert mod.kind_of("void cudnn::ops::nchwToNhwcKernel<__nv_bfloat16>") == "copies and casts"
     assert mod.kind_of("void at::native::vectorized_elementwise_kernel<4, CUDAFunctor_add>"
                        ) == "other element-wise"
+
+
+def test_goals_are_set_against_the_best_measurements(tmp_path):
+    """Each goal row says what was measured, where, and whether it is met; the compute
+    floor comes from the GEMM rate the file measured and the device's data sheet."""
+    res = tmp_path / "results"
+    res.mkdir()
+    gpu_pm = {"device": "cuda", "n_pixels": 250_019_840, "pixel_auroc_s": 0.04, "aupro_s": 6.5}
+    (res / "NVIDIA-H100-80GB-HBM3_1.json").write_text(json.dumps({
+        "profile": "full", "device": "NVIDIA H100 80GB HBM3", "torch": "9.9",
+        "train_img_per_s_eager": 400.0, "pixel_metrics": gpu_pm,
+        "components": {"matmul_tflops": 800.0, "matmul_dtype": "bfloat16"},
+        "train_graphed_compiled_x4": {"n_models": 4, "aggregate_img_per_s": 1600.0},
+        "inference_compiled_b256": {"batch": 256, "graphed_img_per_s": 4000.0}}))
+    cpu_pm = {"device": "cpu", "n_pixels": 250_019_840, "threads": 2, "pixel_auroc_s": 30.0,
+              "aupro_s": 9.0, "peak_rss_gib": 4.5}
+    (res / "cpu_2.json").write_text(json.dumps({
+        "profile": "small", "device": "Test CPU", "torch": "9.9", "pixel_metrics": cpu_pm,
+        "train_loop_x2": {"n_models": 2, "aggregate_img_per_s": 9000.0}}))  # small: ignored
+    mod = _summarize()
+    mod.main(["--results", str(res), "--out", str(tmp_path / "gen")])
+    text = (tmp_path / "gen" / "compute_tables.md").read_text()
+    rows = {ln.split(" | ")[0].lstrip("| "): ln for ln in text.splitlines()
+            if ln.startswith("| ") and (" | ≥ " in ln or " | < " in ln)}
+    step = rows["training, the step alone (T in the step), aggregate"]
+    assert "1,600 img/s; 4.0× the eager fp32 step" in step and step.endswith("| yes |")
+    assert "not measured on a GPU yet" in rows[
+        "training, the loop `make reproduce` runs (T's features once)"]
+    assert "4,000 img/s" in rows["inference (maps + scores)"]
+    assert rows["inference (maps + scores)"].endswith("| **no** |")
+    assert rows["exact pixel AUROC, 250 M px, GPU"].endswith("| yes |")
+    assert rows["exact AUPRO, 250 M px, GPU"].endswith("| **no** |")  # 6.5 s ≥ 5 s
+    cpu = rows["exact pixel AUROC, 250 M px, 2-core CPU, ≤ 4 GiB"]
+    assert "30.00 s, 4.5 GiB peak" in cpu and cpu.endswith("| **no** |")  # over 4 GiB
+    hours = sum(mod.TRAIN_IMAGES.values()) * mod.EPOCHS * 4 / 1600 / 3600
+    assert f"{hours:.1f} h at 1,600 img/s" in rows["Tables 2–4, GPU time (estimate below)"]
+    floor_gemm, floor_sheet = 800e3 / (4 * 29.8), 989.4e3 / (4 * 29.8)
+    assert (f"{1600 / floor_gemm:.0%} of the {floor_gemm:,.0f} img/s that the bf16 GEMM rate "
+            "measured on this device (800 TFLOP/s) allows") in text
+    assert f"{1600 / floor_sheet:.0%} of the {floor_sheet:,.0f} img/s" in text
+
+
+def test_bench_headline_sets_the_step_against_the_measured_gemm_and_the_data_sheet():
+    spec = importlib.util.spec_from_file_location("bench", ROOT / "benchmarks/bench.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    res = {"image_size": 256, "device": "NVIDIA H100 80GB HBM3",
+           "components": {"matmul_tflops": 700.0, "matmul_dtype": "bfloat16"},
+           "train_eager_fp32": {"img_per_s": 300.0},
+           "train_graphed_compiled_x4": {"aggregate_img_per_s": 1200.0}}
+    mod.summarize(res)
+    assert res["train_img_per_s"] == 1200.0 and res["speedup_vs_eager"] == 4.0
+    assert res["train_img_per_s_from"] == "train_graphed_compiled_x4"
+    assert res["compute_floor_img_per_s"] == round(700e3 / (4 * 29.8))
+    assert res["fraction_of_datasheet_floor"] == round(1200 / (989.4e3 / (4 * 29.8)), 3)
+    cpu = {"image_size": 64, "device": "Some CPU (2 cores)",
+           "components": {"matmul_tflops": 0.1, "matmul_dtype": "float32"},
+           "train_eager_bf16_cl": {"img_per_s": 4.0}}
+    mod.summarize(cpu)
+    assert "compute_floor_img_per_s" not in cpu  # an fp32 CPU GEMM is no tensor-core floor

@@ -16,7 +16,12 @@ def _cuda(cfg, *extra):
 
 
 def _assert_losses_follow(run_a, run_b, keys=("L_G", "L_S", "L_D"), tol=0.03):
-    """The per-epoch losses of two runs agree within bf16 tolerance (relative)."""
+    """The per-epoch losses of two runs agree within bf16 tolerance (relative).
+
+    L_D (and with it L_S) is chaotic in the inputs: one bf16 rounding of T's features
+    moves the tiny config's per-epoch L_D by up to ~12%, L_G by < 1%. Paths that run
+    different kernels (cached against per-step T, other batch groupings, compiled
+    against eager) therefore compare L_G only."""
     a = pd.read_csv(run_a / "losses.csv")
     b = pd.read_csv(run_b / "losses.csv")
     for key in keys:
@@ -32,8 +37,8 @@ def test_cuda_graph_training_matches_eager(tiny_config, tmp_path):
     train(eager, tmp_path / "eager", progress=False)
     train(graphed, tmp_path / "graphed", progress=False)
     _assert_losses_follow(tmp_path / "eager", tmp_path / "graphed")
-    model, cfg, _ = load_trained(tmp_path / "graphed", "cuda")
-    assert cfg.train.cuda_graph and bool(model.mff.calibrated)
+    model, cfg, meta = load_trained(tmp_path / "graphed", "cuda")
+    assert cfg.train.cuda_graph and meta["cuda_graph_used"] and bool(model.mff.calibrated)
 
 
 def test_graphed_step_with_cached_teacher_features_matches_teacher_per_step(tiny_config,
@@ -43,9 +48,12 @@ def test_graphed_step_with_cached_teacher_features_matches_teacher_per_step(tiny
     per_step = _cuda(tiny_config, "train.cuda_graph=true", "train.cache_teacher=false")
     train(cached, tmp_path / "cached", progress=False)
     train(per_step, tmp_path / "per-step", progress=False)
-    _assert_losses_follow(tmp_path / "cached", tmp_path / "per-step")
-    meta = torch.load(tmp_path / "cached" / "model.pt", weights_only=False)["meta"]
-    assert meta["teacher_features_cached"]
+    # T's features come in other batch groupings (the cache's fixed batches, the step's
+    # shuffled ones): not bit-identical, so L_G only
+    _assert_losses_follow(tmp_path / "cached", tmp_path / "per-step", keys=("L_G",))
+    for name, cached in (("cached", True), ("per-step", False)):
+        meta = torch.load(tmp_path / name / "model.pt", weights_only=False)["meta"]
+        assert meta["teacher_features_cached"] is cached and meta["cuda_graph_used"]
 
 
 def test_cuda_graph_run_resumes(tiny_config, tmp_path):
@@ -54,6 +62,8 @@ def test_cuda_graph_run_resumes(tiny_config, tmp_path):
     train(cfg, tmp_path / "run", progress=False)
     losses = pd.read_csv(tmp_path / "run" / "losses.csv")
     assert list(losses.epoch) == [1, 2, 3] and losses.L_G.notna().all()
+    _, _, meta = load_trained(tmp_path / "run", "cuda")
+    assert meta["cuda_graph_used"]
 
 
 @pytest.mark.parametrize("graphed", [False, True])
@@ -94,17 +104,22 @@ def test_runs_trained_together_on_streams_match_runs_trained_alone(tiny_config, 
     for k in range(len(cfgs)):
         _assert_losses_follow(tmp_path / "alone" / str(k), tmp_path / "together" / str(k),
                               keys=("L_G",))
+        _, _, meta = load_trained(tmp_path / "together" / str(k), "cuda")
+        assert meta["cuda_graph_used"] and len(meta["trained_together_with"]) == 1
 
 
+@pytest.mark.timeout(540)  # cold Inductor compiles of T, S (+ backward) and L_G
 def test_compiled_graphed_runs_train_together(tiny_config, tmp_path):
-    """The paper profile's step (compiled + CUDA graph), two runs at once, against eager."""
+    """The paper profile's step (compiled + CUDA graph), two runs at once, against eager.
+    Batch 5 divides the 10 images: no partial batch, so no second (dynamic-shape) compile."""
     from multiad.train import train_many
 
-    eager = _cuda(tiny_config)
-    fast = _cuda(tiny_config, "train.cuda_graph=true", "train.compile=true")
+    eager = _cuda(tiny_config, "train.batch_size=5")
+    fast = _cuda(tiny_config, "train.batch_size=5", "train.cuda_graph=true",
+                 "train.compile=true")
     train(eager, tmp_path / "eager", progress=False)
     train_many([(fast, tmp_path / "a"), (fast.with_overrides(["train.seed=1"]), tmp_path / "b")],
                concurrent=2, progress=False)
     _assert_losses_follow(tmp_path / "eager", tmp_path / "a", keys=("L_G",))
-    model, cfg, _ = load_trained(tmp_path / "b", "cuda")
-    assert cfg.train.compile and bool(model.mff.calibrated)
+    model, cfg, meta = load_trained(tmp_path / "b", "cuda")
+    assert cfg.train.compile and meta["cuda_graph_used"] and bool(model.mff.calibrated)
