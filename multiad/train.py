@@ -594,7 +594,9 @@ def train_many(runs: list[tuple[RunConfig, str | Path]], *, concurrent: int = 0,
     Each run's weights are those it would get trained alone (bit for bit on the CPU; on a
     GPU within the tolerance of its kernels): on CUDA each run draws D's dropout from its
     own RNG state object (:mod:`multiad.cuda_rng`), to which its graph is bound, so
-    concurrent replays cannot read each other's seed and offset. A run that fails
+    concurrent replays cannot read each other's seed and offset (a run trained alone
+    draws from its own state too, seeded as before; the global CUDA state is left as it
+    was). A run that fails
     does not stop the others; :class:`TrainingFailed` names the failed runs at the end.
     """
     dirs = [Path(d) for _, d in runs]

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from multiad.cuda_rng import own_cuda_rng, using_cuda_rng
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
 def _capture_dropout(state: torch.Generator, x: torch.Tensor):
@@ -43,6 +43,7 @@ def _replay(graphs, which, rounds):
     return outs
 
 
+@needs_cuda
 def test_concurrent_graphs_with_own_rng_states_draw_as_when_replayed_alone():
     dev = torch.device("cuda")
     x = torch.ones(1 << 18, device=dev)
@@ -64,6 +65,7 @@ def test_concurrent_graphs_with_own_rng_states_draw_as_when_replayed_alone():
     assert not torch.equal(together[0][0], together[1][0])  # and each run its own
 
 
+@needs_cuda
 def test_an_own_state_leaves_the_default_one_alone():
     dev = torch.device("cuda")
     before = torch.cuda.get_rng_state(dev)
@@ -73,3 +75,8 @@ def test_an_own_state_leaves_the_default_one_alone():
         inside = torch.cuda.get_rng_state(dev)
     assert torch.equal(torch.cuda.get_rng_state(dev), before)
     assert not torch.equal(inside, before) and torch.equal(state.get_state(), inside)
+
+
+def test_a_cuda_rng_state_needs_a_cuda_device():
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        own_cuda_rng(torch.device("cpu"))
