@@ -31,7 +31,7 @@ import torch
 
 from multiad.anomaly_map import fuse_maps, image_score, layer_maps
 from multiad.atomic import write_json
-from multiad.compute_floor import datasheet_tflops, floor_img_per_s
+from multiad.compute_floor import datasheet_tflops, floor_img_per_s, measured_bf16_tflops
 from multiad.config import COMPILE_MODES, RunConfig
 from multiad.gaussian import gaussian_blur
 from multiad.mff import MultiScaleFusion
@@ -454,8 +454,7 @@ def summarize(res: dict[str, Any]) -> None:
         res["speedup_vs_eager"] = round(res["train_img_per_s"] / eager, 2)
     # the compute floor: every FLOP of a training image at the measured bf16 GEMM rate
     # (what the device reaches), and at its data-sheet peak (multiad.compute_floor)
-    comp = res.get("components") or {}
-    gemm = comp.get("matmul_tflops") if comp.get("matmul_dtype") == "bfloat16" else None
+    gemm = measured_bf16_tflops(res.get("components") or {})
     sheet = datasheet_tflops(res["device"])
     for key, tflops in (("", gemm), ("datasheet_", sheet)):
         if tflops and res["train_img_per_s"]:

@@ -17,6 +17,7 @@ from multiad.compute_floor import (
     WRN50_GFLOP_256,
     datasheet_tflops,
     floor_img_per_s,
+    measured_bf16_tflops,
     train_gflop_per_image,
 )
 
@@ -42,17 +43,11 @@ def best_training(runs: list[tuple[str, dict[str, Any]]], prefix: str = "train_g
     """The fastest measured optimised training configuration among the GPU files' sections
     named ``prefix…``: ``train_loop`` is the real loop `make reproduce` runs, ``train_graphed``
     the step alone."""
-    best = None
-    for name, d in runs:
-        if d.get("profile") == "small":
-            continue
-        for key, sec in d.items():
-            if key.startswith(prefix) and isinstance(sec, dict) \
-                    and "aggregate_img_per_s" in sec:
-                row = {"file": name, "section": key, **sec}
-                if best is None or row["aggregate_img_per_s"] > best["aggregate_img_per_s"]:
-                    best = row
-    return best
+    found = _best_section(runs, prefix, ("aggregate_img_per_s",))
+    if found is None:
+        return None
+    _, name, key, d = found
+    return {"file": name, "section": key, **d[key]}
 
 
 def full_reproduction_images() -> int:
@@ -137,8 +132,7 @@ def goals_table(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
            *rows, ""]
     if step:
         rate, n, key, d = step
-        comp = d.get("components") or {}
-        gemm = comp.get("matmul_tflops") if comp.get("matmul_dtype") == "bfloat16" else None
+        gemm = measured_bf16_tflops(d.get("components") or {})
         sheet = datasheet_tflops(d.get("device") or device_tag(n).replace("-", " "))
         parts = [f"{rate / floor_img_per_s(t):.0%} of the {floor_img_per_s(t):,.0f} img/s "
                  f"that {where} ({t:,.0f} TFLOP/s) allows"

@@ -26,6 +26,13 @@ def datasheet_tflops(device_name: str) -> float | None:
     return next((v for k, v in BF16_DATASHEET_TFLOPS if k in device_name), None)
 
 
+def measured_bf16_tflops(components: dict) -> float | None:
+    """The bf16 GEMM rate a ``make bench`` file's ``components`` measured on a GPU (a CPU's
+    fp32 GEMM is no tensor-core rate: None)."""
+    return components.get("matmul_tflops") if components.get("matmul_dtype") == "bfloat16" \
+        else None
+
+
 def train_gflop_per_image(size: int = 256) -> float:
     """Arithmetic of one training image at ``size``² (convolutions scale with the area)."""
     return TRAIN_FORWARDS * WRN50_GFLOP_256 * (size / 256) ** 2
