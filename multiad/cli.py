@@ -7,11 +7,12 @@ import shutil
 import sys
 from pathlib import Path
 
+from multiad.backbones import BACKBONES, WeightsError
 from multiad.config import DATA_KINDS, RunConfig, RunConfigMismatch
-from multiad.weights import TeacherWeightsError
 
 EPILOG = """examples:
   multiad run --data synthetic --category texture --out runs/demo --set train.epochs=5
+  multiad run --data folder --root my_parts --backbone efficientnet_lite0 --out runs/parts
   multiad train --data mvtec --root /data/mvtec --category bottle --out runs/bottle
   multiad evaluate runs/bottle
   multiad predict runs/bottle my_images/ --out predictions/
@@ -20,16 +21,26 @@ EPILOG = """examples:
 
 
 def _config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The run's configuration: ``--config``, then ``--set``, then the flags; with
+    ``--teacher-weights auto`` made concrete (the backbone it chose is what is recorded)."""
+    from multiad.backbones import resolve_auto_teacher
+
     cfg = RunConfig.load(args.config) if args.config else RunConfig()
-    overrides = list(args.set or [])
+    overrides = []
+    if args.data is not None and args.category is None and args.data != cfg.data.kind:
+        # another kind of data: the default category (synthetic 'texture') is not its own;
+        # an MVTec run names its category, a folder run needs none
+        overrides.append("data.category=null")
+    overrides += list(args.set or [])
     for flag, key in (("data", "data.kind"), ("root", "data.root"),
                       ("category", "data.category"), ("image_size", "data.image_size"),
                       ("epochs", "train.epochs"), ("seed", "train.seed"),
-                      ("device", "train.device"), ("teacher_weights", "model.teacher_weights")):
+                      ("device", "train.device"), ("backbone", "model.backbone"),
+                      ("teacher_weights", "model.teacher_weights")):
         value = getattr(args, flag, None)
         if value is not None:
             overrides.append(f"{key}={value}")
-    return cfg.with_overrides(overrides).validate()
+    return resolve_auto_teacher(cfg.with_overrides(overrides).validate())
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
@@ -41,9 +52,13 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 …")
+    p.add_argument("--backbone", choices=list(BACKBONES),
+                   help="the frozen teacher: wide_resnet50_2 (default, the paper's), or "
+                        "efficientnet_lite0/2 (pretrained, installed offline)")
     p.add_argument("--teacher-weights",
-                   help="imagenet (default), a path to wide_resnet50_2-95faca4d.pth, or random "
-                        "(tests/demo only; recorded in every result)")
+                   help="imagenet (default: the backbone's pretrained file), a path to it, "
+                        "auto (the backbone's file if it can be had, else the offline "
+                        "efficientnet_lite0), or random (tests only; recorded in every result)")
     p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
                    help="override any config key, e.g. --set model.se=false (repeatable)")
     p.add_argument("--out", required=True, help="run folder")
@@ -55,7 +70,8 @@ def _summary(result: dict) -> str:
     m = result["metrics"]
     keys = ("image_auroc", "pixel_auroc", "aupro", "image_f1_max")
     parts = [f"{k}={m[k]:.4f}" for k in keys if isinstance(m.get(k), float)]
-    teacher = result["teacher"]["kind"]
+    t = result["teacher"]
+    teacher = f"{t.get('backbone', 'wide_resnet50_2')}, {t['kind']}"
     return f"{result['data']['name']}: " + "  ".join(parts) + f"  (teacher: {teacher})"
 
 
@@ -110,7 +126,7 @@ def cmd_check_data(args: argparse.Namespace) -> int:
     from multiad.data.check import check_dataset, format_report
 
     report = check_dataset(args.data, args.root, args.category,
-                           check_image_sizes=args.sizes)
+                           check_image_sizes=args.sizes, progress=not args.quiet)
     print(format_report(report))
     return 0 if report.ok else 1
 
@@ -155,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", required=True)
     p.add_argument("--category")
     p.add_argument("--sizes", action="store_true",
-                   help="also open every image/mask pair and compare sizes (slow)")
+                   help="also decode every image and mask fully (as training does) and "
+                        "compare image/mask sizes; reports truncated files (slow)")
     p.set_defaults(func=cmd_check_data)
     return parser
 
@@ -168,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\ninterrupted: the last checkpoint is kept; run the same command to resume",
               file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, TeacherWeightsError, RunConfigMismatch) as exc:
+    except (ValueError, FileNotFoundError, WeightsError, RunConfigMismatch) as exc:
         if args.debug:
             raise
         print(f"multiad {args.command}: error: {exc}", file=sys.stderr)

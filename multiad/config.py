@@ -36,15 +36,21 @@ class DataConfig:
     root: str = "data/synthetic"
     category: str | None = "texture"
     image_size: int = 256
-    cache_dir: str | None = None  # decoded-array cache; None → <root>/.multiad-cache
+    # decoded-array cache; None → $MULTIAD_CACHE_DIR, else the per-user cache folder
+    # (multiad.data.default_cache_dir), never the dataset's own (often read-only) folder
+    cache_dir: str | None = None
 
 
 @dataclass
 class ModelConfig:
     """Architecture and map switches (METHOD_SPEC §2–§7); Table 4 = se, discriminator, mff."""
 
-    # "imagenet", a file path, "random" (tests only) or "auto" (imagenet if obtainable, else
-    # random; the embedded demo's choice). Every result records which teacher was used.
+    # the frozen teacher (multiad.backbones): the paper's WRN-50-2, or another backbone, e.g.
+    # the pretrained offline efficientnet_lite0; the student is built for its family
+    backbone: str = "wide_resnet50_2"
+    # "imagenet" (the backbone's pretrained file), a file path, "random" (tests only) or
+    # "auto": the backbone's pretrained file if obtainable, else the pretrained offline
+    # backbone (resolved before a run is written down). Every result records the teacher.
     teacher_weights: str = "imagenet"
     se: bool = True
     se_reduction: int = 16
@@ -135,6 +141,11 @@ class RunConfig:
     def validate(self) -> RunConfig:
         if self.data.kind not in DATA_KINDS:
             raise ValueError(f"data.kind {self.data.kind!r} unknown; use one of {DATA_KINDS}")
+        from multiad.backbones import BACKBONES
+
+        if self.model.backbone not in BACKBONES:
+            raise ValueError(f"model.backbone {self.model.backbone!r} unknown; use one of "
+                             f"{', '.join(BACKBONES)}")
         if self.model.map_fusion not in ("sum", "product"):
             raise ValueError("model.map_fusion must be 'sum' or 'product'")
         if any(s not in (1, 2, 3, 4) for s in self.model.d_stages):

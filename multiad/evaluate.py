@@ -53,7 +53,8 @@ def infer(model: MultiADModel, images_u8: torch.Tensor, device: torch.device,
     use_amp = amp and device.type == "cuda"
     for i in tqdm(range(0, len(images_u8), batch_size), desc=desc, disable=not progress,
                   leave=False):
-        x = normalize(images_u8[i:i + batch_size].to(device))
+        x = normalize(images_u8[i:i + batch_size].to(device), model.teacher.mean,
+                      model.teacher.std)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             out = model.predict(x)
         scores.append(out.score.float().cpu())

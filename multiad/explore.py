@@ -296,14 +296,15 @@ def find_explorer_runs(results_dir: str | Path) -> list[Path]:
 
 
 def run_title(run_dir: str | Path, profile: str | None = None) -> str:
-    """``dataset · seed · profile · teacher`` of a run (teacher kind from ``metrics.json``)."""
+    """``dataset · seed · profile · teacher`` of a run (backbone and weights from
+    ``metrics.json``)."""
     run_dir = Path(run_dir)
     parts = [run_dir.parent.name, run_dir.name]
     if profile:
         parts.append(f"profile {profile}")
     try:
-        meta = json.loads((run_dir / "metrics.json").read_text())
-        parts.append(f"teacher {meta['teacher']['kind']}")
+        t = json.loads((run_dir / "metrics.json").read_text())["teacher"]
+        parts.append(f"teacher {t.get('backbone', 'wide_resnet50_2')} ({t['kind']})")
     except (OSError, KeyError, TypeError, ValueError):
         parts.append("teacher unknown")
     return " · ".join(parts)

@@ -173,6 +173,16 @@ class Profile:
             out.concurrent = _concurrent(concurrent, "notebook parameter")
         return out
 
+    def run_config(self, job: Job, seed: int, device: str | None = None,
+                   extra: dict[str, Any] | None = None) -> Any:
+        """The ``RunConfig`` of one run of this profile, validated, with
+        ``teacher_weights=auto`` made concrete (the backbone it falls back to is recorded)."""
+        from multiad.backbones import resolve_auto_teacher
+        from multiad.config import RunConfig
+
+        cfg = RunConfig().with_overrides(self.overrides(job, seed, device, extra)).validate()
+        return resolve_auto_teacher(cfg)
+
     def overrides(self, job: Job, seed: int, device: str | None = None,
                   extra: dict[str, Any] | None = None) -> list[str]:
         items = [f"{k}={_yaml_value(v)}" for k, v in {**self.config, **(extra or {})}.items()]
@@ -295,9 +305,7 @@ def _ensure_data(profile: Profile, job: Job) -> None:
 def job_training(profile: Profile, job: Job, seed: int, results_dir: str | Path,
                  device: str | None = None) -> Training:
     """The training of one dataset/seed's main run: its configuration and folder."""
-    from multiad.config import RunConfig
-
-    cfg = RunConfig().with_overrides(profile.overrides(job, seed, device)).validate()
+    cfg = profile.run_config(job, seed, device)
     return Training(cfg, run_dir(results_dir, job, seed), job)
 
 
@@ -322,12 +330,11 @@ def run_ablation(profile: Profile, ablation: Ablation, setting: Setting, job: Jo
     """One ablation cell: train only when no finished run already trained the same way,
     then evaluate under the setting's post-training switches; return the metrics."""
     from multiad.atomic import write_json
-    from multiad.config import RunConfig
     from multiad.evaluate import evaluate
     from multiad.train import train
 
     out = ablation_dir(results_dir, ablation.id, setting.id, job, seed)
-    cfg = RunConfig().with_overrides(profile.overrides(job, seed, device, setting.set)).validate()
+    cfg = profile.run_config(job, seed, device, setting.set)
     done = _finished(out / "metrics.json", cfg.to_dict(),
                      f"ablation {ablation.id}/{setting.id} ({job.id})")
     if done is not None:
@@ -350,11 +357,8 @@ def run_ablation(profile: Profile, ablation: Ablation, setting: Setting, job: Jo
 def _ablation_switches(profile: Profile, setting: Setting, job: Job, seed: int,
                        device: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The setting's (training, post-training) switches that differ from the profile's."""
-    from multiad.config import RunConfig
-
-    base = RunConfig().with_overrides(profile.overrides(job, seed, device)).to_dict()["model"]
-    new = RunConfig().with_overrides(
-        profile.overrides(job, seed, device, setting.set)).to_dict()["model"]
+    base = profile.run_config(job, seed, device).to_dict()["model"]
+    new = profile.run_config(job, seed, device, setting.set).to_dict()["model"]
     train_set, eval_set = ({k: v for k, v in part.items() if new[k] != base[k]}
                            for part in setting.split())
     return train_set, eval_set
@@ -365,13 +369,11 @@ def ablation_training(profile: Profile, setting: Setting, job: Job, seed: int,
     """The training an ablation cell needs: the main run's when the setting acts after
     training only, else the student trained with the setting's training switches (shared
     by every row that trains the same way)."""
-    from multiad.config import RunConfig
-
     train_set, _ = _ablation_switches(profile, setting, job, seed, device)
     if not train_set:
         return job_training(profile, job, seed, results_dir, device)
-    cfg = RunConfig().with_overrides(profile.overrides(
-        job, seed, device, {f"model.{k}": v for k, v in train_set.items()})).validate()
+    cfg = profile.run_config(job, seed, device,
+                             {f"model.{k}": v for k, v in train_set.items()})
     return Training(cfg, trained_dir(results_dir, train_set, job, seed), job)
 
 
@@ -451,14 +453,14 @@ def _evaluated(t: Training) -> bool:
 
 def preflight(profile: Profile) -> list[str]:
     """Problems that would stop a real reproduction: missing data or teacher weights."""
+    from multiad.backbones import PAPER_BACKBONE, WeightsError, resolve
     from multiad.data.check import check_dataset
-    from multiad.weights import TeacherWeightsError, resolve_teacher_weights
 
     problems = []
     if profile.config.get("model.teacher_weights", "imagenet") == "imagenet":
         try:
-            resolve_teacher_weights("imagenet")
-        except TeacherWeightsError as exc:
+            resolve(profile.config.get("model.backbone", PAPER_BACKBONE), "imagenet")
+        except WeightsError as exc:
             problems.append(str(exc))
     for job in profile.jobs.values():
         if job.kind == "synthetic":

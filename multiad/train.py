@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from multiad.anomaly_map import fuse_maps, image_score
 from multiad.atomic import atomic_write, write_json
+from multiad.backbones import resolve_auto_teacher
 from multiad.config import EVAL_ONLY_MODEL_KEYS, RunConfig, RunConfigMismatch
 from multiad.cuda_rng import own_cuda_rng, using_cuda_rng
 from multiad.data import load_split, normalize
@@ -47,8 +48,6 @@ from multiad.models import FeatureDiscriminator
 from multiad.provenance import provenance, select_device
 from multiad.torch_model import MultiADModel
 
-STAGE_CHANNELS = (256, 512, 1024, 2048)
-STAGE_STRIDES = (4, 8, 16, 32)
 LOSS_KEYS = ("L_G", "L_adv", "L_D", "L_S")
 FUSED_ADAM_DEVICES = ("cuda", "cpu")  # where torch has a fused Adam kernel
 
@@ -80,12 +79,13 @@ class Trainer:
     def build(cls, cfg: RunConfig, device: torch.device) -> Trainer:
         torch.manual_seed(cfg.train.seed)  # student and D initialisation
         model = MultiADModel(cfg.model)
-        size = cfg.data.image_size
+        info = model.teacher.feature_info
+        sides = info.spatial(cfg.data.image_size)
         discs = nn.ModuleDict()
         if cfg.model.discriminator:
             for s in cfg.model.d_stages:
-                side = max(1, size // STAGE_STRIDES[s - 1])
-                discs[str(s)] = FeatureDiscriminator(STAGE_CHANNELS[s - 1], (side, side),
+                discs[str(s)] = FeatureDiscriminator(info.channels[s - 1],
+                                                     (sides[s - 1], sides[s - 1]),
                                                      dropout=cfg.model.d_dropout)
         model.to(device)
         discs.to(device)
@@ -160,7 +160,8 @@ class Trainer:
         return out
 
     def prepare(self, images_u8: torch.Tensor) -> torch.Tensor:
-        x = normalize(images_u8.to(self.device, non_blocking=True))
+        teacher = self.model.teacher
+        x = normalize(images_u8.to(self.device, non_blocking=True), teacher.mean, teacher.std)
         return x.contiguous(memory_format=self.memory_format())
 
     def memory_format(self) -> torch.memory_format:
@@ -304,9 +305,16 @@ def comparable_config(d: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+TRAINING_FILES = ("checkpoint.pt", "model.pt", "losses.csv")  # what a run has trained
+
+
 def _check_run_dir(cfg: RunConfig, run_dir: Path) -> None:
+    """Refuse a folder that holds training of another configuration. A ``config.yaml``
+    alone (a run that stopped before its first epoch, e.g. at a wrong data path) is
+    simply replaced by the new one."""
     existing = run_dir / "config.yaml"
-    if existing.exists():
+    trained = any((run_dir / f).exists() for f in TRAINING_FILES)
+    if existing.exists() and trained:
         old = RunConfig.load(existing)
         if comparable_config(old.to_dict()) != comparable_config(cfg.to_dict()):
             raise RunConfigMismatch(
@@ -420,7 +428,7 @@ def _open_run(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool,
     """Prepare one run: its folder, data, trainer and resume state — or, when the run is
     already complete, the path of its ``model.pt``. ``loaded`` shares decoded training
     sets and T's features of them (on the device) between the runs of a group."""
-    cfg.validate()
+    cfg = resolve_auto_teacher(cfg.validate())
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_run_dir(cfg, run_dir)
     ckpt_path, model_path = run_dir / "checkpoint.pt", run_dir / "model.pt"
@@ -457,8 +465,8 @@ def _open_run(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool,
 
     t_cache = None
     if cfg.train.cache_teacher and start < cfg.train.epochs:
-        t_key = (cfg.model.teacher_weights, cfg.train.amp, cfg.train.channels_last,
-                 cfg.train.batch_size)
+        t_key = (cfg.model.backbone, cfg.model.teacher_weights, cfg.train.amp,
+                 cfg.train.channels_last, cfg.train.batch_size)
         if t_key not in shared.teacher:
             shared.teacher[t_key] = teacher_features(trainer, images, progress)
         t_cache = shared.teacher[t_key]

@@ -21,7 +21,7 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert main(["-q", "train", *args]) == 0
     assert main(["-q", "evaluate", str(run), "--device", "cpu", "--max-overlays", "3"]) == 0
     out = capsys.readouterr().out
-    assert "image_auroc=" in out and "teacher: random" in out
+    assert "image_auroc=" in out and "teacher: wide_resnet50_2, random" in out
 
     result = json.loads((run / "metrics.json").read_text())
     m = result["metrics"]
@@ -64,3 +64,23 @@ def test_cli_help_lists_commands(capsys):
     out = capsys.readouterr().out
     for cmd in ("train", "evaluate", "predict", "make-synthetic", "check-data"):
         assert cmd in out
+
+
+def test_cli_folder_run_needs_no_category_and_takes_a_backbone(tmp_path, capsys):
+    """A user's folder in MVTec layout, the offline pretrained backbone: metrics.json with
+    the three headline metrics (the synthetic default category must not leak in)."""
+    from multiad.data.synthetic import make_synthetic
+
+    make_synthetic("texture", tmp_path, seed=0, size=64, n_train=6, n_test_good=3,
+                   n_test_per_defect=2)
+    run = tmp_path / "run"
+    assert main(["-q", "run", "--data", "folder", "--root", str(tmp_path / "texture"),
+                 "--backbone", "efficientnet_lite0", "--image-size", "64", "--epochs", "1",
+                 "--device", "cpu", "--out", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "teacher: efficientnet_lite0, imagenet" in out
+    result = json.loads((run / "metrics.json").read_text())
+    assert {"image_auroc", "pixel_auroc", "aupro"} <= set(result["metrics"])
+    assert result["config"]["data"]["category"] is None
+    assert result["teacher"]["backbone"] == "efficientnet_lite0"
+    assert result["teacher"]["quality"] == "offline" and result["teacher"]["sha256"]

@@ -1,13 +1,8 @@
-"""Configuration round trips and errors; teacher-weight resolution and its errors."""
+"""Configuration round trips and errors; provenance. (Weights: test_backbones.py.)"""
 
 import pytest
 
 from multiad.config import RunConfig
-from multiad.weights import (
-    SHA256_PREFIX,
-    TeacherWeightsError,
-    resolve_teacher_weights,
-)
 
 
 def test_config_roundtrip_yaml(tmp_path):
@@ -41,44 +36,8 @@ def test_config_validate():
         RunConfig().with_overrides(["data.kind=imagenet"]).validate()
     with pytest.raises(ValueError, match="map_fusion"):
         RunConfig().with_overrides(["model.map_fusion=max"]).validate()
-
-
-def test_random_weights_are_explicit():
-    w = resolve_teacher_weights("random")
-    assert w.is_random and w.path is None and "RANDOM TEACHER" in w.describe()["warning"]
-
-
-def test_offline_without_weights_names_the_file(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.delenv("MULTIAD_TEACHER_WEIGHTS", raising=False)
-    import torch.hub
-
-    monkeypatch.setattr(torch.hub, "_hub_dir", None)
-    with pytest.raises(TeacherWeightsError) as err:
-        resolve_teacher_weights("imagenet", allow_download=False)
-    text = str(err.value)
-    assert "wide_resnet50_2-95faca4d.pth" in text and str(tmp_path / "torch") in text
-    assert "--teacher-weights random" in text
-
-
-def test_wrong_file_fails_hash_check(tmp_path):
-    bad = tmp_path / "wide_resnet50_2-95faca4d.pth"
-    bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(TeacherWeightsError, match=SHA256_PREFIX):
-        resolve_teacher_weights(bad)
-    with pytest.raises(TeacherWeightsError, match="no such file"):
-        resolve_teacher_weights(tmp_path / "missing.pth")
-
-
-def test_auto_weights_fall_back_to_random_loudly(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.delenv("MULTIAD_TEACHER_WEIGHTS", raising=False)
-    import torch.hub
-
-    monkeypatch.setattr(torch.hub, "_hub_dir", None)
-    with pytest.warns(UserWarning, match="RANDOM teacher"):
-        w = resolve_teacher_weights("auto", allow_download=False)
-    assert w.is_random
+    with pytest.raises(ValueError, match="model.backbone 'vit' unknown.*efficientnet_lite0"):
+        RunConfig().with_overrides(["model.backbone=vit"]).validate()
 
 
 def test_provenance_commit_from_git_or_the_environment(monkeypatch):

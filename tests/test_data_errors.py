@@ -156,3 +156,17 @@ def test_ambiguous_mask_folders(tmp_path):
     shutil.copytree(root / "test" / "Ungood" / "anomaly_mask", root / "test" / "Ungood" / "label")
     with pytest.raises(DataError, match="Several mask folders"):
         load_dataset("brain", root)
+
+
+def test_check_sizes_decodes_every_image_so_a_truncated_one_is_reported(bottle):
+    """Its header intact, a truncated PNG passes a header read; the check decodes fully
+    (as training does), normal images without masks included."""
+    victim = bottle / "train" / "good" / "000.png"
+    raw = victim.read_bytes()
+    victim.write_bytes(raw[:len(raw) - 30])
+    from multiad.data.image_io import image_size
+
+    assert image_size(victim)  # the header alone still reads
+    report = check_dataset("mvtec", bottle.parent, "bottle", check_image_sizes=True)
+    assert not report.ok and any(str(victim) in p for p in report.problems)
+    assert check_dataset("mvtec", bottle.parent, "bottle").ok is not None  # counts only

@@ -142,3 +142,34 @@ def test_sample_dataset_with_dataloader(bottle):
     assert int(item["label"]) == 1 and item["defect"] == "crack" and item["index"] == 2
     batch = next(iter(DataLoader(ds, batch_size=4)))
     assert batch["image"].shape == (4, 3, 16, 16) and batch["label"].tolist() == [0, 0, 1, 1]
+
+
+def test_default_cache_is_per_user_not_in_the_dataset(bottle, tmp_path, monkeypatch):
+    from multiad.config import DataConfig
+    from multiad.data import default_cache_dir, load_split
+
+    monkeypatch.delenv("MULTIAD_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "multiad" / "splits"
+    monkeypatch.setenv("MULTIAD_CACHE_DIR", str(tmp_path / "mine"))
+    assert default_cache_dir() == tmp_path / "mine"
+    root = bottle.root.parent
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    load_split(DataConfig(kind="mvtec", root=str(root), category="bottle", image_size=8),
+               "train", progress=False)
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before  # nothing written
+    assert len(list((tmp_path / "mine").glob("split-*.pt"))) == 1
+
+
+def test_an_unwritable_cache_costs_speed_not_the_run(bottle, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.warns(UserWarning, match="could not cache"):
+        split = preload(bottle.train, size=8, cache_dir=blocker / "cache", progress=False)
+    assert len(split) == len(bottle.train)
+
+
+def test_normalize_takes_the_backbones_statistics():
+    u8 = torch.full((1, 3, 2, 2), 255, dtype=torch.uint8)
+    out = normalize(u8, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    torch.testing.assert_close(out, torch.full((1, 3, 2, 2), 2.0))

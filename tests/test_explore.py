@@ -182,7 +182,7 @@ def test_html_has_no_cdn_and_is_compact(results: Path) -> None:
 def test_book_helpers(results: Path, tmp_path: Path) -> None:
     assert [p.parent.name for p in find_explorer_runs(results)] == ["set-a", "set-b"]
     assert run_title(results / "runs" / "set-a" / "seed0", "demo") == (
-        "set-a · seed0 · profile demo · teacher random")
+        "set-a · seed0 · profile demo · teacher wide_resnet50_2 (random)")
     assert run_title(results / "runs" / "set-b" / "seed0").endswith("teacher unknown")
     items = book_explorers(results, "demo", max_runs=1)
     assert len(items) == 1 and "plotly.min.js" in items[0][1]

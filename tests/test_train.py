@@ -324,3 +324,17 @@ def test_graph_input_buffers_take_the_steps_layout_and_dtype():
     assert buf.is_contiguous(memory_format=torch.channels_last) and not buf.any()
     flat = static_buffer((2, 3), torch.float32, torch.device("cpu"), torch.contiguous_format)
     assert flat.is_contiguous() and flat.dtype == torch.float32
+
+
+def test_a_folder_left_by_a_run_that_never_trained_takes_a_new_config(tiny_config, tmp_path):
+    """A wrong data path fails before training and leaves config.yaml only: the corrected
+    command is not refused (a trained folder still is)."""
+    bad = tiny_config.with_overrides(["data.kind=mvtec", f"data.root={tmp_path / 'nowhere'}",
+                                      "data.category=bottle"])
+    with pytest.raises(Exception, match="nowhere"):
+        train(bad, tmp_path / "r", progress=False)
+    assert (tmp_path / "r" / "config.yaml").exists()
+    train(tiny_config.with_overrides(["train.epochs=1"]), tmp_path / "r", progress=False)
+    with pytest.raises(RunConfigMismatch):
+        train(tiny_config.with_overrides(["train.epochs=1", "model.se=false"]),
+              tmp_path / "r", progress=False)

@@ -17,6 +17,7 @@ from .tensors import (
     IMAGENET_STD,
     LoadedSplit,
     SampleDataset,
+    default_cache_dir,
     normalize,
     preload,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "SampleDataset",
     "check_dataset",
     "check_mask_sizes",
+    "default_cache_dir",
     "expected_counts",
     "format_report",
     "load_dataset",

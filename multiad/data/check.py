@@ -8,9 +8,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from .errors import DataError
 from .expected import NOTES, Expected, expected_counts
-from .image_io import image_size
+from .image_io import decoded_size, image_size
 from .registry import KINDS, canonical_kind, load_dataset
 from .samples import SPLITS, AnomalyData
 from .synthetic import SYNTHETIC_CATEGORIES, read_manifest, synthetic_folder
@@ -67,21 +69,31 @@ def _found(counts: dict, split: str, what: str) -> int:
     return int(c.get(what, 0))
 
 
-def size_mismatches(data: AnomalyData) -> list[str]:
-    """Every mask whose size differs from its image's, as messages naming both files."""
+def size_mismatches(data: AnomalyData, *, decode: bool = False,
+                    progress: bool = False) -> list[str]:
+    """Every mask whose size differs from its image's, as messages naming both files.
+
+    ``decode``: open and fully decode every image and mask of every split (masked or not),
+    so that a truncated or corrupt file is reported here rather than in training; else
+    only the headers of masked pairs are read.
+    """
     problems = []
-    for split in SPLITS:
-        for s in data.split(split):
+    samples = [s for split in SPLITS for s in data.split(split)]
+    if not decode:
+        samples = [s for s in samples if s.mask is not None]
+    size_of = decoded_size if decode else image_size
+    for s in tqdm(samples, desc="decoding images", disable=not progress, leave=False):
+        try:
+            isize = size_of(s.image)
             if s.mask is None:
                 continue
-            try:
-                isize, msize = image_size(s.image), image_size(s.mask)
-            except DataError as exc:
-                problems.append(str(exc))
-                continue
-            if isize != msize:
-                problems.append(f"Mask {s.mask} is {msize[0]}x{msize[1]} but its image "
-                                f"{s.image} is {isize[0]}x{isize[1]} (width x height).")
+            msize = size_of(s.mask)
+        except DataError as exc:
+            problems.append(str(exc))
+            continue
+        if isize != msize:
+            problems.append(f"Mask {s.mask} is {msize[0]}x{msize[1]} but its image "
+                            f"{s.image} is {isize[0]}x{isize[1]} (width x height).")
     return problems
 
 
@@ -94,12 +106,12 @@ def check_mask_sizes(data: AnomalyData) -> None:
 
 
 def check_dataset(kind: str, root: str | Path, category: str | None = None, *,
-                  check_image_sizes: bool = False) -> CheckReport:
+                  check_image_sizes: bool = False, progress: bool = False) -> CheckReport:
     """Load a dataset, count it, compare with the expected counts and collect problems.
 
     Never raises for a bad dataset: loader errors become ``problems``. With
-    ``check_image_sizes`` every mask and its image header are opened and size mismatches
-    (or unreadable headers) are reported.
+    ``check_image_sizes`` every image and mask is opened and fully decoded, and size
+    mismatches and unreadable (e.g. truncated) files are reported.
     """
     kind = canonical_kind(kind)
     report = CheckReport(kind=kind, root=str(root), category=category)
@@ -134,7 +146,7 @@ def check_dataset(kind: str, root: str | Path, category: str | None = None, *,
     if not expected:
         report.notes.append("no expected counts known for this dataset; counts not checked")
     if check_image_sizes:
-        report.problems.extend(size_mismatches(data))
+        report.problems.extend(size_mismatches(data, decode=True, progress=progress))
     report.ok = not report.differences and not report.problems
     return report
 
@@ -191,7 +203,8 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--category", default=None,
                         help="MVTec AD category, or texture/medical for synthetic")
     parser.add_argument("--check-image-sizes", action="store_true",
-                        help="open every mask and its image and report size mismatches")
+                        help="decode every image and mask fully; report unreadable files "
+                             "and size mismatches")
     parser.add_argument("--json", default=None, help="also write the report as JSON here")
 
 

@@ -92,6 +92,12 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
         raise DataError(f"Cannot read image file {path}: {exc}. {_FIX}") from exc
 
 
+def decoded_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """``(width, height)`` after decoding every pixel: a truncated file whose header is
+    intact fails here (as it would in training), not only in :func:`image_size`."""
+    return _open_loaded(path).size
+
+
 def check_same_size(image: np.ndarray, mask: np.ndarray, image_path: str | Path,
                     mask_path: str | Path) -> None:
     """Raise :class:`DataError` when a mask's H×W differs from its image's."""

@@ -63,11 +63,11 @@ def load_split(cfg: DataConfig, which: str = "train", progress: bool = True
                ) -> tuple[AnomalyData, LoadedSplit]:
     """The dataset ``cfg`` describes and its ``train`` or ``test`` split decoded at
     ``cfg.image_size``, through the on-disk cache (``cfg.cache_dir``, by default
-    ``<root>/.multiad-cache``)."""
-    from .tensors import preload
+    :func:`default_cache_dir`)."""
+    from .tensors import default_cache_dir, preload
 
     data = load_dataset(cfg.kind, cfg.root, cfg.category)
-    cache = cfg.cache_dir or str(Path(data.root) / ".multiad-cache")
+    cache = cfg.cache_dir or str(default_cache_dir())
     split = preload(getattr(data, which), size=cfg.image_size, cache_dir=cache,
                     progress=progress)
     return data, split

@@ -2,8 +2,9 @@
 
 Images are resized bilinearly with antialiasing, masks with nearest-neighbour
 (``nearest-exact``, pixel-centre aligned like PIL), both to ``size``×``size``
-(METHOD_SPEC §1). Decoded splits can be cached on disk, keyed by the file list, sizes,
-modification times and target size.
+(METHOD_SPEC §1). Decoded splits can be cached on disk, keyed by the absolute file paths,
+their sizes and modification times and the target size, so a changed file is never served
+from the cache; by default in a per-user cache folder (:func:`default_cache_dir`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,27 +31,32 @@ from .samples import Sample
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: absolute paths in the key
 RESIZE_METHOD = "image:bilinear-antialias,mask:nearest-exact"
 
 
-_MEAN_STD: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+_MEAN_STD: dict[tuple[torch.device, tuple[float, ...], tuple[float, ...]],
+                tuple[torch.Tensor, torch.Tensor]] = {}
 
 
-def _mean_std(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """ImageNet mean and std as 3×1×1 float32 tensors on ``device``, made once: a fresh
+def _mean_std(device: torch.device, mean: Sequence[float], std: Sequence[float]
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``mean`` and ``std`` as 3×1×1 float32 tensors on ``device``, made once: a fresh
     host-to-device copy per training step may wait for the GPU stream it is queued on."""
-    if device not in _MEAN_STD:
-        _MEAN_STD[device] = (torch.tensor(IMAGENET_MEAN).view(3, 1, 1).to(device),
-                             torch.tensor(IMAGENET_STD).view(3, 1, 1).to(device))
-    return _MEAN_STD[device]
+    key = (device, tuple(mean), tuple(std))
+    if key not in _MEAN_STD:
+        _MEAN_STD[key] = (torch.tensor(key[1]).view(3, 1, 1).to(device),
+                          torch.tensor(key[2]).view(3, 1, 1).to(device))
+    return _MEAN_STD[key]
 
 
-def normalize(batch: torch.Tensor) -> torch.Tensor:
-    """uint8 (0..255) or float (0..1) images, (N×)3×H×W on any device → float32 normalised."""
+def normalize(batch: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN,
+              std: Sequence[float] = IMAGENET_STD) -> torch.Tensor:
+    """uint8 (0..255) or float (0..1) images, (N×)3×H×W on any device → float32, normalised
+    with the teacher's ``mean``/``std`` (ImageNet's by default; a backbone says its own)."""
     x = batch.float() / 255.0 if batch.dtype == torch.uint8 else batch.float()
-    mean, std = _mean_std(x.device)
-    return (x - mean) / std
+    m, s = _mean_std(x.device, mean, std)
+    return (x - m) / s
 
 
 def denormalize(batch: torch.Tensor) -> torch.Tensor:
@@ -93,6 +100,18 @@ def resize_mask(mask: np.ndarray, size: int) -> torch.Tensor:
     return t[0, 0] > 0.5
 
 
+def default_cache_dir() -> Path:
+    """Where decoded splits are cached: ``$MULTIAD_CACHE_DIR``, else the per-user cache
+    folder (``$XDG_CACHE_HOME/multiad/splits``, ``~/.cache/multiad/splits`` on Linux).
+    Datasets often sit on read-only or shared storage, so never in their own folder."""
+    env = os.environ.get("MULTIAD_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_path
+
+    return user_cache_path("multiad") / "splits"
+
+
 def _stat(path: Path | None) -> list:
     if path is None:
         return [None]
@@ -100,7 +119,7 @@ def _stat(path: Path | None) -> list:
         st = os.stat(path)
     except OSError as exc:
         raise DataError(f"Cannot access {path}: {exc}. Re-extract the dataset.") from exc
-    return [str(path), st.st_size, st.st_mtime_ns]
+    return [os.path.abspath(path), st.st_size, st.st_mtime_ns]
 
 
 def cache_key(samples: Sequence[Sample], size: int) -> str:
@@ -168,8 +187,13 @@ def preload(samples: Sequence[Sample], size: int = 256, cache_dir: str | Path | 
                         mask_paths=[None if s.mask is None else str(s.mask) for s in samples],
                         size=int(size))
     if cache_file is not None:
-        with atomic_path(cache_file) as tmp:
-            torch.save(split.__dict__, tmp)
+        try:
+            with atomic_path(cache_file) as tmp:
+                torch.save(split.__dict__, tmp)
+        except OSError as exc:  # a full or read-only cache folder costs speed, not the run
+            warnings.warn(f"could not cache the decoded split in {cache_file.parent} ({exc}); "
+                          "set MULTIAD_CACHE_DIR or data.cache_dir to a writable folder",
+                          stacklevel=2)
     return split
 
 

@@ -1,14 +1,15 @@
-"""Networks of Multi-AD: teacher T, student S (SE + dilation + fusion), discriminator D."""
+"""Networks of Multi-AD: students S (SE + dilation + fusion) per backbone family, and the
+discriminator D. The frozen teachers are in :mod:`multiad.backbones`."""
 
 from multiad.models.discriminator import FeatureDiscriminator
 from multiad.models.fusion import StageFusion
 from multiad.models.se import SqueezeExcitation
 from multiad.models.student import SEDilatedWideResNet
-from multiad.models.teacher import FrozenTeacher
+from multiad.models.student_efficientnet import SEDilatedEfficientNetLite
 
 __all__ = [
     "FeatureDiscriminator",
-    "FrozenTeacher",
+    "SEDilatedEfficientNetLite",
     "SEDilatedWideResNet",
     "SqueezeExcitation",
     "StageFusion",
