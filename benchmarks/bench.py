@@ -67,9 +67,15 @@ def reset_peak(dev: torch.device) -> None:
         torch.cuda.reset_peak_memory_stats(dev)
 
 
+BACKBONE = "wide_resnet50_2"  # --backbone: the teacher the sections build (random weights
+# for the paper's WRN-50-2, whose file may be absent; the offline backbones' own weights)
+
+
 def make_cfg(size: int, batch: int, dev: torch.device, optimised: bool) -> RunConfig:
+    weights = "random" if BACKBONE == "wide_resnet50_2" else "imagenet"
     return RunConfig().with_overrides([
-        "model.teacher_weights=random", f"data.image_size={size}",
+        f"model.backbone={BACKBONE}", f"model.teacher_weights={weights}",
+        f"data.image_size={size}",
         f"train.batch_size={batch}", f"train.device={dev}",
         f"train.amp={str(optimised).lower()}", f"train.channels_last={str(optimised).lower()}",
         "train.deterministic=false"])
@@ -331,6 +337,7 @@ def run_section(results: dict[str, Any], name: str, fn: Callable[[], Any]) -> No
 
 
 def main(argv: list[str] | None = None) -> int:
+    global BACKBONE
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="benchmarks/results")
@@ -345,7 +352,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default="",
                    help="comma-separated section-name prefixes to run (e.g. train_loop,"
                         "inference): one part of the benchmark within a time limit")
+    p.add_argument("--backbone", default=BACKBONE,
+                   help="Multi-AD's teacher for every section (e.g. efficientnet_lite0)")
     args = p.parse_args(argv)
+    BACKBONE = args.backbone
     dev = select_device(args.device)
     torch.backends.cudnn.benchmark = True  # the fastest kernels (the paper profile's choice)
     small = args.small or dev.type != "cuda"
@@ -358,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
                      else f"{info['name']} ({info['cores']} cores)")
     res["device_info"] = info
     res["compile_mode"] = args.compile_mode
+    res["backbone"] = BACKBONE
     only = tuple(v for v in args.only.split(",") if v)
     if only:
         res["only"] = list(only)
@@ -418,7 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     summarize(res)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     dev_name = re.sub(r"[^A-Za-z0-9]+", "-", res["device"]).strip("-")
-    path = Path(args.out) / f"{dev_name}_{stamp}.json"
+    suffix = "" if BACKBONE == "wide_resnet50_2" else f"_{BACKBONE}"
+    path = Path(args.out) / f"{dev_name}_{stamp}{suffix}.json"
     write_json(path, res)
     print(f"wrote {path}  (machine: {platform.node()})")
     return 0
