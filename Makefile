@@ -19,6 +19,8 @@ help:
 	@echo "make reproduce [PROFILE=demo|smoke|paper] - run the notebooks, then build the book"
 	@echo "make book    - build the jupyter-book into _build/html (warnings are errors)"
 	@echo "make check-book - browser test of the built book (Debian chromium + playwright, offline)"
+	@echo "make lab [LAB_RESULTS=results/demo] - explore the heatmaps live in JupyterLab (127.0.0.1)"
+	@echo "make check-lab - browser test of the live explorer in JupyterLab (chromium, offline)"
 	@echo "make bench   - throughput/memory benchmark on this device -> benchmarks/results/"
 
 $(BIN)/python:
@@ -64,6 +66,20 @@ book: setup-book
 # chromium; never `playwright install`); fails, instead of skipping, without book or browser.
 check-book: setup-book
 	MULTIAD_BROWSER_TEST=required MULTIAD_BOOK_EXPECT_PLOTLY=1 $(BIN)/python -m pytest -q -m browser tests/test_book_browser.py
+
+.PHONY: lab check-lab
+LAB_RESULTS ?= results/demo
+LAB_ARGS ?=
+# The live heatmap explorer: writes $(LAB_RESULTS)/explore.ipynb (from book/lab/explore.ipynb)
+# and starts JupyterLab on 127.0.0.1 with it open; Run > Run All Cells shows the explorer.
+# LAB_ARGS go to python -m multiad.lab (--port 8899, --no-browser, --fresh, --ServerApp.…).
+lab: setup-book
+	$(BIN)/python -m multiad.lab $(LAB_RESULTS) $(LAB_ARGS)
+
+# Drives the explorer in a live JupyterLab in Debian's chromium (offline; never `playwright
+# install`); fails, instead of skipping, without chromium, playwright or jupyterlab.
+check-lab: setup-book
+	MULTIAD_BROWSER_TEST=required $(BIN)/python -m pytest -q -m browser tests/test_lab_browser.py
 
 PROFILE ?= demo
 # Runs every notebook of the profile (finished runs are kept), then builds the book even

@@ -11,8 +11,9 @@ Three layers, from disk to screen:
   images, hover shows the dequantised map value and the ground truth; no kernel needed), and
   ``explorer_html`` turns that figure into a compact HTML snippet that loads the *vendored*
   plotly.js (``book/vendor/plotly``), never a CDN.
-- ``widget_explorer`` is the live ipywidgets UI for JupyterLab (run, image, map, threshold,
-  opacity). It needs a running kernel; in the static book it does nothing useful.
+- ``widget_explorer`` is the live ipywidgets UI for JupyterLab (dataset, method, run, image,
+  map, threshold, opacity; ``multiad.explore_widgets``, opened by ``make lab``). It needs a
+  running kernel; in the static book it does nothing useful.
 
 Resolution and size: ``explorer.npz`` keeps the evaluation resolution (capped at
 ``max_size`` = 256, the paper's size), so the JupyterLab explorer shows every pixel; images
@@ -47,6 +48,8 @@ from multiad.atomic import atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import plotly.graph_objects as go
+
+    from multiad.explore_widgets import ExplorerUI
 
 MAP_NAMES: tuple[str, ...] = ("fused", "M1", "M2", "M3", "M4")
 LAYER_NAMES: tuple[str, ...] = MAP_NAMES[1:]
@@ -568,146 +571,26 @@ def explorer_summary(results_dir: str | Path, shown: int) -> str:
 
 
 # ---------------------------------------------------------------------------------------
-# The live ipywidgets explorer (JupyterLab)
+# The live ipywidgets explorer (JupyterLab): multiad/explore_widgets.py
 # ---------------------------------------------------------------------------------------
-
-def _render_png(img: np.ndarray, mask: np.ndarray, heat: np.ndarray, lo: float, hi: float,
-                thr: float, alpha: float, name: str) -> tuple[bytes, dict[str, float]]:
-    """The widget's picture (image · ground truth · map overlay · above threshold vs GT)."""
-    from matplotlib.figure import Figure
-
-    above = heat >= thr
-    gt = mask.astype(bool)
-    tp, fp, fn = int((above & gt).sum()), int((above & ~gt).sum()), int((~above & gt).sum())
-    stats = {"above": int(above.sum()), "gt": int(gt.sum()), "tp": tp, "fp": fp, "fn": fn,
-             "iou": tp / max(tp + fp + fn, 1), "precision": tp / max(tp + fp, 1),
-             "recall": tp / max(tp + fn, 1)}
-    fig = Figure(figsize=(12, 3.3))  # no pyplot: leaves the caller's backend alone
-    axes = fig.subplots(1, 4)
-    axes[0].imshow(img)
-    if gt.any():
-        axes[0].contour(gt, levels=[0.5], colors="lime", linewidths=0.8)
-    axes[1].imshow(gt, cmap="gray", vmin=0, vmax=1)
-    axes[2].imshow(img)
-    im = axes[2].imshow(heat, cmap="jet", vmin=lo, vmax=hi, alpha=alpha)
-    fig.colorbar(im, ax=axes[2], fraction=0.046, pad=0.02)
-    # above threshold vs ground truth: TP yellow, FP red, FN blue, over the dimmed image
-    colour = np.zeros(img.shape, np.float32)
-    colour[above & gt] = (1.0, 0.85, 0.0)
-    colour[above & ~gt] = (0.9, 0.1, 0.1)
-    colour[~above & gt] = (0.1, 0.4, 1.0)
-    base = img.astype(np.float32) / 255 * 0.6
-    hit = (above | gt)[..., None]
-    axes[3].imshow(np.where(hit, (1 - alpha) * base + alpha * colour, base).clip(0, 1))
-    titles = ["image (GT outline)", "ground truth", f"{name} (opacity {alpha:.2f})",
-              f"{name} ≥ {thr:.4g}: TP yellow · FP red · FN blue"]
-    for ax, t in zip(axes, titles, strict=True):
-        ax.set_title(t, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    return buf.getvalue(), stats
-
-
-class ExplorerUI:
-    """The ipywidgets explorer; ``widget_explorer`` builds it. Displays as its ``ui`` box.
-
-    Controls: ``run``, ``image``, ``map_choice`` (fused or M1–M4), ``threshold`` (in map
-    units, step = one quantisation step) and ``opacity``; outputs: ``view`` (PNG image
-    widget) and ``stats`` (HTML). Every change re-renders through ``render``.
-    """
-
-    def __init__(self, results_dir: str | Path) -> None:
-        import ipywidgets as w
-
-        self.runs = find_explorer_runs(results_dir)
-        if not self.runs:
-            raise FileNotFoundError(f"no runs/*/seed*/{EXPLORER_FILE} under {results_dir}: "
-                                    "evaluate a run first (multiad run / make reproduce)")
-        self.data: ExplorerData | None = None
-        self._quiet = False
-        wide = {"width": "420px"}
-        self.run = w.Dropdown(options=[(f"{p.parent.name} / {p.name}", str(p))
-                                       for p in self.runs], description="run", layout=wide)
-        self.image = w.Dropdown(description="image", layout=wide)
-        self.map_choice = w.ToggleButtons(options=list(MAP_NAMES), value="fused",
-                                          description="map")
-        self.threshold = w.FloatSlider(description="threshold", readout_format=".4g",
-                                       continuous_update=False, layout=wide)
-        self.opacity = w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05,
-                                     description="opacity", continuous_update=False)
-        self.view = w.Image(format="png")
-        self.stats = w.HTML()
-        self.ui = w.VBox([w.HBox([self.run, self.image]), self.map_choice,
-                          w.HBox([self.threshold, self.opacity]), self.stats, self.view])
-        self.run.observe(lambda _: self._load_run(), names="value")
-        self.map_choice.observe(lambda _: self._reset_threshold(), names="value")
-        for ctl in (self.image, self.threshold, self.opacity):
-            ctl.observe(lambda _: self.render(), names="value")
-        self._load_run()
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.ui._repr_mimebundle_(**kwargs)
-
-    def _load_run(self) -> None:
-        self.data = load_explorer_data(self.run.value)
-        self._quiet = True
-        try:
-            self.image.options = [(self.data.caption(i), i) for i in range(len(self.data))]
-            self.image.value = 0
-        finally:
-            self._quiet = False
-        self._reset_threshold()
-
-    def default_threshold(self, name: str) -> float:
-        """The 99% quantile of map ``name`` over the normal images (midpoint without any)."""
-        assert self.data is not None
-        normal = self.data.labels == 0
-        lo, hi = self.data.vmin[name], self.data.vmax[name]
-        if not normal.any():
-            return (lo + hi) / 2
-        return float(np.quantile(self.data.map(name)[normal], 0.99))
-
-    def _reset_threshold(self) -> None:
-        assert self.data is not None
-        name = self.map_choice.value
-        lo, hi = self.data.vmin[name], self.data.vmax[name]
-        stp = self.data.step(name) or 1e-6
-        self._quiet = True
-        try:  # widen first so that min/max/value never conflict
-            self.threshold.min, self.threshold.max = min(lo, self.threshold.min), max(
-                hi + stp, self.threshold.max)
-            self.threshold.step = stp
-            self.threshold.value = self.default_threshold(name)
-            self.threshold.min, self.threshold.max = lo, hi + stp
-        finally:
-            self._quiet = False
-        self.render()
-
-    def render(self) -> None:
-        """Redraw ``view`` and ``stats`` from the current control values."""
-        if self._quiet or self.data is None or self.image.value is None:
-            return
-        d, i, name = self.data, int(self.image.value), self.map_choice.value
-        heat = d.map(name)[i]
-        lo, hi = _display_range(d.map(name))
-        png, s = _render_png(d.images[i], d.masks[i], heat, lo, hi, float(self.threshold.value),
-                             float(self.opacity.value), name)
-        self.view.value = png
-        self.stats.value = (
-            f"<b>{html.escape(d.caption(i))}</b><br>{name}: pixel max {heat.max():.4g}; "
-            f"{s['above']} px ≥ threshold, ground truth {s['gt']} px → IoU {s['iou']:.3f}, "
-            f"precision {s['precision']:.3f}, recall {s['recall']:.3f} "
-            f"(values dequantised from uint8, step {d.step(name):.3g})")
-
 
 def widget_explorer(results_dir: str | Path) -> ExplorerUI:
     """The live heatmap explorer for JupyterLab over every run of ``results_dir``.
 
-    ``widget_explorer("results/demo")`` as the last line of a cell shows it. It needs a
-    running kernel (the pictures are drawn by Python callbacks): in the static book its
-    outputs would stay frozen, so the book uses ``plotly_explorer`` instead.
+    ``widget_explorer("results/demo")`` as the last line of a cell shows it (``make lab``
+    opens a notebook that does this). It needs a running kernel: in the static book its
+    outputs would stay frozen, so the book uses ``plotly_explorer`` instead. The widget
+    lives in ``multiad.explore_widgets`` (imported here on first use, with ipywidgets).
     """
-    return ExplorerUI(results_dir)
+    from multiad.explore_widgets import widget_explorer as build
+
+    return build(results_dir)
+
+
+def __getattr__(name: str) -> Any:
+    """``multiad.explore.ExplorerUI`` still works: it is ``multiad.explore_widgets``'s."""
+    if name == "ExplorerUI":
+        from multiad import explore_widgets
+
+        return explore_widgets.ExplorerUI
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -228,3 +228,123 @@ def test_widget_explorer_reacts(results: Path) -> None:
     ui.run.value = ui.run.options[1][1]
     assert ui.data is not None and Path(ui.data.source).parent.parent.name == "set-b"
     assert ui._repr_mimebundle_()  # displays as its widget box
+
+
+@pytest.fixture()
+def multi_results(results: Path) -> Path:
+    """``results`` plus a second method's run of set-a (``config.method`` in metrics.json)."""
+    run = results / "runs" / "set-a" / "seed1"
+    save_explorer_data(run / "explorer.npz", **_split(2))
+    (run / "metrics.json").write_text(json.dumps({"config": {"method": "other"}}))
+    return results
+
+
+def test_run_method_and_runs(multi_results: Path) -> None:
+    pytest.importorskip("ipywidgets")
+    from multiad.explore_widgets import DEFAULT_METHOD, explorer_runs, pick_run, run_method
+
+    runs = explorer_runs(multi_results)
+    assert [(r.dataset, r.method, r.seed) for r in runs] == [
+        ("set-a", DEFAULT_METHOD, "seed0"), ("set-a", "other", "seed1"),
+        ("set-b", DEFAULT_METHOD, "seed0")]
+    assert runs[1].label(True) == "set-a / other / seed1" and runs[0].label() == "set-a / seed0"
+    top = multi_results / "runs" / "set-b" / "seed0"
+    (top / "metrics.json").write_text(json.dumps({"method": "top-level"}))
+    assert run_method(top) == "top-level"
+    (top / "metrics.json").write_text("not json")
+    assert run_method(top) == DEFAULT_METHOD
+    assert pick_run(runs, "set-a", "other", "seed0") == runs[1]  # same method beats same seed
+    assert pick_run(runs, "set-b", "other", "seed1") == runs[2]  # what set-b has
+    with pytest.raises(KeyError):
+        pick_run(runs, "nowhere")
+
+
+def test_widget_pickers_follow_each_other(multi_results: Path) -> None:
+    pytest.importorskip("ipywidgets")
+    from multiad.explore import widget_explorer
+
+    ui = widget_explorer(multi_results)
+    assert list(ui.dataset.options) == ["set-a", "set-b"]
+    assert not ui.method.disabled and list(ui.method.options) == ["multiad", "other"]
+    assert [label for label, _ in ui.run.options][1] == "set-a / other / seed1"
+    png = ui.view.value
+    ui.method.value = "other"  # the method picks that method's run of the dataset
+    assert ui.entry().seed == "seed1" and ui.view.value != png
+    ui.dataset.value = "set-b"  # set-b has only multiad: the method follows
+    assert ui.entry().dataset == "set-b" and list(ui.method.options) == ["multiad"]
+    assert ui.method.value == "multiad" and Path(ui.data.source).parent.parent.name == "set-b"
+    ui.run.value = ui.run.options[1][1]  # the run picker moves dataset and method
+    assert (ui.dataset.value, ui.method.value) == ("set-a", "other")
+
+
+def test_widget_steps_tags_and_shows_errors(results: Path, monkeypatch) -> None:
+    pytest.importorskip("ipywidgets")
+    import multiad.explore_widgets as ew
+    from multiad.explore import ExplorerUI, widget_explorer
+
+    ui = widget_explorer(results)
+    assert isinstance(ui, ExplorerUI) and ui.method.disabled  # one method: shown, fixed
+    assert [label for label, _ in ui.run.options] == ["set-a / seed0", "set-b / seed0"]
+    n = len(ui.data)
+    ui.prev.click()  # wraps around
+    assert ui.image.value == n - 1 and f"image {n}/{n}" in ui.stats.value
+    ui.next.click()
+    assert ui.image.value == 0
+    stats = ui.stats.value  # score and label first
+    assert re.search(r"score [\d.]+</b> · label <b[^>]*>(normal|anomalous)", stats)
+    assert "multiad-view" in ui.view._dom_classes and "multiad-explorer" in ui.ui._dom_classes
+    assert "multiad-map" in ui.map_choice._dom_classes
+    assert "multiad-threshold" in ui.threshold._dom_classes and ui.error.value == ""
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("drawing failed")
+
+    monkeypatch.setattr(ew, "_render_png", broken)
+    with pytest.raises(RuntimeError, match="drawing failed"):  # a failing observer raises
+        ui.image.value = 1
+    assert "Traceback" in ui.error.value and "drawing failed" in ui.error.value
+    ui.error.value = ""
+    ui.next.click()  # ipywidgets reports a button's exception itself; the widget shows it
+    assert "Traceback" in ui.error.value and "drawing failed" in ui.error.value
+    monkeypatch.undo()
+    ui.next.click()
+    assert ui.error.value == ""  # the next good redraw clears it
+
+
+def test_widget_responsive_at_demo_size(tmp_path: Path) -> None:
+    """The demo profile's largest run (256×256, 46 test images; 24 kept) redraws quickly."""
+    pytest.importorskip("ipywidgets")
+    import time
+
+    from multiad.explore import widget_explorer
+
+    n, size = 46, 256
+    rng = np.random.default_rng(0)
+    defects = ["good"] * 16 + [f"type{k:02d}" for k in range(15) for _ in range(2)]
+    labels = np.array([d != "good" for d in defects], dtype=np.int64)
+    masks = np.zeros((n, size, size), bool)
+    masks[labels == 1, 90:150, 60:140] = True
+    smoothed = (rng.random((n, size, size)) + masks * 2).astype(np.float32)
+    layers = [rng.random((n, size // s, size // s)).astype(np.float32) for s in (4, 8, 16, 32)]
+    for ds in ("big-a", "big-b"):
+        save_explorer_data(tmp_path / "runs" / ds / "seed0" / "explorer.npz",
+                           rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8), masks,
+                           layers, smoothed, smoothed.reshape(n, -1).max(axis=1), labels,
+                           defects, [f"{d}/{i}.png" for i, d in enumerate(defects)])
+    ui = widget_explorer(tmp_path)
+    assert len(ui.data) == 24 and ui.data.size == (size, size)
+    changes = {"image": lambda: setattr(ui.image, "value", 7),
+               "threshold": lambda: setattr(ui.threshold, "value", ui.threshold.min),
+               "map": lambda: setattr(ui.map_choice, "value", "M1"),
+               "opacity": lambda: setattr(ui.opacity, "value", 0.8),
+               "run": lambda: setattr(ui.run, "value", ui.run.options[1][1]),
+               "back": lambda: setattr(ui.run, "value", ui.run.options[0][1])}
+    took = {}
+    for name, change in changes.items():
+        png = ui.view.value
+        t0 = time.perf_counter()
+        change()
+        took[name] = time.perf_counter() - t0
+        assert ui.view.value != png, name
+    assert max(took.values()) < 2.0, took  # ~0.15-0.3 s each on one free core
+    assert len(ui.view.value) < 2_000_000  # one picture per change, noise images included

@@ -1,0 +1,125 @@
+"""``python -m multiad.lab [RESULTS_DIR]`` (``make lab``): the live heatmap explorer in JupyterLab.
+
+Writes ``RESULTS_DIR/explore.ipynb`` from the template ``book/lab/explore.ipynb`` (its
+``parameters`` cell set to RESULTS_DIR, no outputs) unless that notebook is already there
+(``--fresh`` rewrites it), then runs JupyterLab in this process on 127.0.0.1 with the
+notebook open. Run its cells (Run ▸ Run All Cells) to get the explorer
+(``multiad.explore.widget_explorer``). Ctrl+C, or File ▸ Shut Down, stops the server.
+
+Offline by construction: the widgets' front end is the ``@jupyter-widgets/jupyterlab-manager``
+extension that ``jupyterlab_widgets`` (installed with ipywidgets 8, from PyPI) puts into
+``<venv>/share/jupyter/labextensions``; no CDN is involved, and JupyterLab's news feed and
+update check are switched off. Arguments this module does not know (``--ServerApp.…``,
+``--LabApp.…``) go to JupyterLab unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+TEMPLATE = REPO / "book" / "lab" / "explore.ipynb"
+NOTEBOOK = "explore.ipynb"  # written into the results folder
+DEFAULT_RESULTS = "results/demo"
+HOST = "127.0.0.1"
+# the runs the explorer shows (as multiad.explore.find_explorer_runs, which would import
+# torch into the server process)
+RUN_GLOB = "runs/*/seed*/explorer.npz"
+OFFLINE_ARGS = ("--LabApp.news_url=None",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                "--LabApp.extension_manager=readonly")  # no PyPI queries from the server
+
+
+def explorer_notebook(results_dir: str | Path, template: Path = TEMPLATE) -> dict[str, Any]:
+    """The template notebook with its ``parameters`` cell pointed at ``results_dir``."""
+    nb = json.loads(template.read_text(encoding="utf-8"))
+    cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(cells) != 1:
+        raise ValueError(f"{template}: expected one cell tagged 'parameters', got {len(cells)}")
+    path = str(Path(results_dir).resolve())
+    cells[0]["source"] = ("# the results folder (written by python -m multiad.lab)\n"
+                          f"results_dir = {json.dumps(path)}")
+    for c in nb["cells"]:
+        if c["cell_type"] == "code":
+            c["outputs"], c["execution_count"] = [], None
+    return nb
+
+
+def write_notebook(results_dir: str | Path, out: str | Path | None = None,
+                   fresh: bool = False) -> tuple[Path, bool]:
+    """Write the explorer notebook (default ``RESULTS_DIR/explore.ipynb``) unless it exists
+    and ``fresh`` is False; returns (its path, whether it was written)."""
+    path = Path(out) if out is not None else Path(results_dir) / NOTEBOOK
+    if path.exists() and not fresh:
+        return path, False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(explorer_notebook(results_dir), indent=1, ensure_ascii=False)
+                   + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path, True
+
+
+def server_root(notebook: Path, cwd: Path | None = None) -> Path:
+    """JupyterLab's root folder: the working directory when it holds the notebook, else
+    the notebook's folder."""
+    cwd = (cwd or Path.cwd()).resolve()
+    nb = notebook.resolve()
+    return cwd if nb.is_relative_to(cwd) else nb.parent
+
+
+def lab_argv(notebook: Path, root: Path, port: int, token: str | None = None,
+             open_browser: bool = True, extra: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """JupyterLab's command line: loopback only, the notebook as the start page, offline."""
+    rel = notebook.resolve().relative_to(root.resolve()).as_posix()
+    argv = [f"--ServerApp.ip={HOST}", f"--ServerApp.port={port}",
+            f"--ServerApp.root_dir={root}", f"--LabApp.default_url=/lab/tree/{rel}",
+            f"--ServerApp.open_browser={open_browser}", *OFFLINE_ARGS]
+    if token is not None:
+        argv.append(f"--IdentityProvider.token={token}")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers, CI: loopback and a token
+        argv.append("--ServerApp.allow_root=True")
+    return argv + list(extra)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m multiad.lab", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("results_dir", nargs="?", default=DEFAULT_RESULTS,
+                   help=f"a results folder with {RUN_GLOB} (default {DEFAULT_RESULTS})")
+    p.add_argument("--notebook", help=f"where to write the notebook (RESULTS_DIR/{NOTEBOOK})")
+    p.add_argument("--fresh", action="store_true", help="rewrite an existing notebook")
+    p.add_argument("--port", type=int, default=8888, help="first port to try (8888)")
+    p.add_argument("--token", help="the server's token (default: a random one, printed)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a web browser")
+    p.add_argument("--write-only", action="store_true",
+                   help="write the notebook, print its path, start no server")
+    args, extra = p.parse_known_args(argv)
+    results = Path(args.results_dir)
+    if not any(results.glob(RUN_GLOB)):
+        print(f"multiad.lab: no evaluated run under {results} (no {RUN_GLOB}): run "
+              "`make reproduce` (results/demo) or `multiad run`, or name another results "
+              "folder: make lab LAB_RESULTS=results/smoke", file=sys.stderr)
+        return 2
+    notebook, written = write_notebook(results, args.notebook, args.fresh)
+    print(f"notebook: {notebook} ({'written' if written else 'kept; --fresh rewrites it'})",
+          flush=True)
+    if args.write_only:
+        return 0
+    from jupyterlab.labapp import LabApp
+
+    root = server_root(notebook)
+    print(f"JupyterLab on http://{HOST}:{args.port}/ (root {root}); run the notebook's cells "
+          "(Run > Run All Cells); Ctrl+C stops the server", flush=True)
+    LabApp.launch_instance(argv=lab_argv(notebook, root, args.port, args.token,
+                                         not args.no_browser, extra))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
