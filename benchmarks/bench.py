@@ -29,15 +29,15 @@ from typing import Any
 
 import torch
 
-from multiad.anomaly_map import fuse_maps, image_score, layer_maps
 from multiad.atomic import write_json
 from multiad.compute_floor import datasheet_tflops, floor_img_per_s, measured_bf16_tflops
 from multiad.config import COMPILE_MODES, RunConfig
 from multiad.gaussian import gaussian_blur
-from multiad.mff import MultiScaleFusion
+from multiad.methods.multiad.anomaly_map import fuse_maps, image_score, layer_maps
+from multiad.methods.multiad.mff import MultiScaleFusion
+from multiad.methods.multiad.trainer import MultiADTrainer
 from multiad.provenance import provenance, select_device
 from multiad.reproduce import load_profile
-from multiad.train import Trainer
 
 
 def sync(dev: torch.device) -> None:
@@ -74,7 +74,7 @@ BACKBONE = "wide_resnet50_2"  # --backbone: the teacher the sections build (rand
 def make_cfg(size: int, batch: int, dev: torch.device, optimised: bool) -> RunConfig:
     weights = "random" if BACKBONE == "wide_resnet50_2" else "imagenet"
     return RunConfig().with_overrides([
-        f"model.backbone={BACKBONE}", f"model.teacher_weights={weights}",
+        f"teacher.backbone={BACKBONE}", f"teacher.weights={weights}",
         f"data.image_size={size}",
         f"train.batch_size={batch}", f"train.device={dev}",
         f"train.amp={str(optimised).lower()}", f"train.channels_last={str(optimised).lower()}",
@@ -83,7 +83,7 @@ def make_cfg(size: int, batch: int, dev: torch.device, optimised: bool) -> RunCo
 
 def bench_components(size: int, batch: int, dev: torch.device, iters: int) -> dict[str, Any]:
     cfg = make_cfg(size, batch, dev, optimised=True)
-    tr = Trainer.build(cfg, dev)
+    tr = MultiADTrainer(cfg, dev)
     x = tr.prepare(torch.randint(0, 255, (batch, 3, size, size), dtype=torch.uint8))
     out: dict[str, Any] = {}
     with tr.autocast():
@@ -96,7 +96,7 @@ def bench_components(size: int, batch: int, dev: torch.device, iters: int) -> di
         sum(f.float().mean() for f in feats).backward()
 
     out["student_fwd_bwd_img_per_s"] = batch / timed(student_fb, dev, iters)
-    plain = Trainer.build(cfg.with_overrides(["model.dilation_rates=[1,1,1,1]"]), dev)
+    plain = MultiADTrainer(cfg.with_overrides(["model.dilation_rates=[1,1,1,1]"]), dev)
 
     def plain_fb() -> None:
         with tr.autocast():
@@ -141,7 +141,7 @@ def bench_matmul(dev: torch.device, iters: int) -> dict[str, Any]:
             "matmul_tflops": round(2 * n**3 / s / 1e12, 2)}
 
 
-def bench_adam(tr: Trainer, dev: torch.device, iters: int) -> dict[str, Any]:
+def bench_adam(tr: MultiADTrainer, dev: torch.device, iters: int) -> dict[str, Any]:
     """One Adam update of S's and D's parameters: the fused kernel (one pass over memory,
     what training uses on CUDA) against the multi-tensor path (several passes)."""
     params = [*tr.model.student.parameters(), *tr.discriminators.parameters()]
@@ -160,7 +160,7 @@ def bench_adam(tr: Trainer, dev: torch.device, iters: int) -> dict[str, Any]:
 def bench_train_eager(size: int, batch: int, dev: torch.device, iters: int,
                       optimised: bool) -> dict[str, Any]:
     reset_peak(dev)
-    tr = Trainer.build(make_cfg(size, batch, dev, optimised), dev)
+    tr = MultiADTrainer(make_cfg(size, batch, dev, optimised), dev)
     if not optimised:  # the plain path as reference code runs it: PyTorch's default Adam
         for opt in (tr.opt_s, tr.opt_d):
             for group in opt.param_groups:
@@ -174,8 +174,8 @@ def bench_train_eager(size: int, batch: int, dev: torch.device, iters: int,
 def bench_train_graphed(size: int, batch: int, dev: torch.device, iters: int,
                         n_models: int, compile: bool = False, mode: str = "default"
                         ) -> dict[str, Any]:
-    from multiad.cuda_graph import GraphedStep
-    from multiad.cuda_rng import own_cuda_rng
+    from multiad.engine.cuda_graph import GraphedStep
+    from multiad.engine.cuda_rng import own_cuda_rng
 
     reset_peak(dev)
     steps = []
@@ -183,7 +183,7 @@ def bench_train_graphed(size: int, batch: int, dev: torch.device, iters: int,
         cfg = make_cfg(size, batch, dev, optimised=True).with_overrides(
             [f"train.seed={k}", f"train.compile={str(compile).lower()}",
              f"train.compile_mode={mode}"])
-        steps.append(GraphedStep(Trainer.build(cfg, dev), (batch, 3, size, size),
+        steps.append(GraphedStep(MultiADTrainer(cfg, dev), (batch, 3, size, size),
                                  rng=own_cuda_rng(dev)))  # as train_many gives each run
     xs = [torch.randn(batch, 3, size, size, device=dev) for _ in range(n_models)]
 
@@ -244,13 +244,13 @@ def bench_train_many(size: int, batch: int, dev: torch.device, n_models: int,
 def check_numerics(size: int, batch: int, dev: torch.device, steps: int,
                    compile: bool = False, mode: str = "default") -> dict[str, Any]:
     """The same init and batches through the plain fp32 path and the graphed bf16 path."""
-    from multiad.cuda_graph import GraphedStep
+    from multiad.engine.cuda_graph import GraphedStep
 
     g = torch.Generator().manual_seed(0)
     batches = [torch.randint(0, 255, (batch, 3, size, size), dtype=torch.uint8, generator=g)
                for _ in range(steps)]
-    plain = Trainer.build(make_cfg(size, batch, dev, optimised=False), dev)
-    fast_tr = Trainer.build(make_cfg(size, batch, dev, optimised=True).with_overrides(
+    plain = MultiADTrainer(make_cfg(size, batch, dev, optimised=False), dev)
+    fast_tr = MultiADTrainer(make_cfg(size, batch, dev, optimised=True).with_overrides(
         [f"train.compile={str(compile).lower()}", f"train.compile_mode={mode}"]), dev)
     fast = GraphedStep(fast_tr, (batch, 3, size, size))
     rows = []
@@ -268,11 +268,13 @@ def check_numerics(size: int, batch: int, dev: torch.device, steps: int,
 @torch.no_grad()
 def bench_inference(size: int, batch: int, dev: torch.device, iters: int,
                     compile: bool = False, mode: str = "default") -> dict[str, Any]:
-    from multiad.torch_model import MultiADModel
+    from multiad.backbones import build_backbone
+    from multiad.methods.multiad.torch_model import MultiADModel
 
     reset_peak(dev)
     cfg = make_cfg(size, batch, dev, optimised=True)
-    model = MultiADModel(cfg.model).to(dev).eval()
+    teacher = build_backbone(BACKBONE, cfg.teacher.weights)
+    model = MultiADModel(cfg.model, teacher).to(dev).eval()
     if compile:  # benchmark only: the compiled wrappers replace the submodules
         model.teacher = torch.compile(model.teacher, mode=mode)
         model.student = torch.compile(model.student, mode=mode)

@@ -24,8 +24,8 @@ from torch.profiler import ProfilerActivity, profile
 
 from multiad.atomic import write_json
 from multiad.config import RunConfig
+from multiad.methods.multiad.trainer import MultiADTrainer
 from multiad.provenance import provenance, select_device
-from multiad.train import Trainer
 
 # first match wins: kernel (or, on a CPU, operator) names by kind
 KINDS = (
@@ -81,10 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     compiled = cuda and not args.no_compile
     torch.backends.cudnn.benchmark = True
     cfg = RunConfig().with_overrides([
-        "model.teacher_weights=random", f"data.image_size={size}", f"train.batch_size={batch}",
+        "teacher.weights=random", f"data.image_size={size}", f"train.batch_size={batch}",
         f"train.device={dev}", "train.deterministic=false",
         f"train.compile={str(compiled).lower()}"])
-    tr = Trainer.build(cfg, dev)
+    tr = MultiADTrainer(cfg, dev)
     x = tr.prepare(torch.randint(0, 255, (batch, 3, size, size), dtype=torch.uint8))
     with torch.no_grad(), tr.autocast():
         t_feats = tr.model.teacher(x)

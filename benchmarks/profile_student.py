@@ -14,7 +14,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from multiad.atomic import write_json
-from multiad.models import SEDilatedWideResNet
+from multiad.methods.multiad import SEDilatedWideResNet
 
 
 def fwd_bwd_img_per_s(net: torch.nn.Module, x: torch.Tensor, amp: bool, iters: int = 10

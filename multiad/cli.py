@@ -35,8 +35,8 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
     for flag, key in (("data", "data.kind"), ("root", "data.root"),
                       ("category", "data.category"), ("image_size", "data.image_size"),
                       ("epochs", "train.epochs"), ("seed", "train.seed"),
-                      ("device", "train.device"), ("backbone", "model.backbone"),
-                      ("teacher_weights", "model.teacher_weights")):
+                      ("device", "train.device"), ("backbone", "teacher.backbone"),
+                      ("teacher_weights", "teacher.weights"), ("method", "method")):
         value = getattr(args, flag, None)
         if value is not None:
             overrides.append(f"{key}={value}")

@@ -1,8 +1,13 @@
-"""Run configuration: every switch of METHOD_SPEC in one serialisable object.
+"""Run configuration: every switch of METHOD_SPEC (and of each method) in one object.
 
-A ``RunConfig`` has three parts (data, model, train); it round-trips through YAML/JSON,
-rejects unknown keys with a message that names them, and takes dotted overrides such as
-``model.se=false`` (values parsed as YAML) from the command line.
+A ``RunConfig`` names its ``method`` (``multiad`` by default; ``multiad.methods``) and has
+sections: ``data``, ``teacher`` (the frozen backbone every method builds on), ``model``
+(Multi-AD's own switches), ``train`` (the schedule and how it runs) and one section per
+other method. It round-trips through YAML/JSON, rejects unknown keys with a message that
+names them, and takes overrides such as ``model.se=false`` or ``method=padim`` (values
+parsed as YAML) from the command line. ``validate()`` returns the concrete configuration:
+what a run leaves to its method (the teacher's backbone, the schedule) filled in with that
+method's reference values.
 """
 
 from __future__ import annotations
@@ -21,11 +26,8 @@ class RunConfigMismatch(RuntimeError):
 
 DATA_KINDS = ("synthetic", "mvtec", "brain", "liver", "retina", "folder")
 
-# torch.compile modes that leave CUDA graphs to ``train.cuda_graph`` (multiad.cuda_graph)
+# torch.compile modes that leave CUDA graphs to ``train.cuda_graph`` (multiad.engine.cuda_graph)
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
-# Model switches that act after training only (Ψ, map fusion, smoothing): a trained student
-# is evaluated under each of them without training again (the ablation's MFF on/off, σ, ...)
-EVAL_ONLY_MODEL_KEYS = ("mff", "mff_relu", "map_fusion", "sigma")
 
 
 @dataclass
@@ -42,16 +44,23 @@ class DataConfig:
 
 
 @dataclass
-class ModelConfig:
-    """Architecture and map switches (METHOD_SPEC §2–§7); Table 4 = se, discriminator, mff."""
+class TeacherConfig:
+    """The frozen pretrained backbone ("teacher") a method builds on (``multiad.backbones``)."""
 
-    # the frozen teacher (multiad.backbones): the paper's WRN-50-2, or another backbone, e.g.
-    # the pretrained offline efficientnet_lite0; the student is built for its family
-    backbone: str = "wide_resnet50_2"
+    # None → the method's reference backbone (Multi-AD: the paper's wide_resnet50_2); or any
+    # name of multiad.backbones.BACKBONES, e.g. the pretrained offline efficientnet_lite0
+    backbone: str | None = None
     # "imagenet" (the backbone's pretrained file), a file path, "random" (tests only) or
     # "auto": the backbone's pretrained file if obtainable, else the pretrained offline
     # backbone (resolved before a run is written down). Every result records the teacher.
-    teacher_weights: str = "imagenet"
+    weights: str = "imagenet"
+
+
+@dataclass
+class ModelConfig:
+    """Multi-AD's architecture and map switches (METHOD_SPEC §3–§7); Table 4 = se,
+    discriminator, mff."""
+
     se: bool = True
     se_reduction: int = 16
     dilation_rates: tuple[int, int, int, int] = (1, 2, 4, 8)
@@ -68,12 +77,14 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimisation (paper §4, Algorithm 1) and execution settings."""
+    """The schedule and how it runs. ``None`` leaves a value to the method's reference
+    schedule (``validate`` fills it in; Multi-AD, paper §4: 250 epochs, batch 16, Adam
+    lr 1e-3, default betas)."""
 
-    epochs: int = 250
-    batch_size: int = 16
-    lr: float = 1e-3
-    betas: tuple[float, float] = (0.9, 0.999)
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    betas: tuple[float, float] | None = None  # Adam's, for the methods that use Adam
     seed: int = 0
     device: str = "auto"  # "auto" → CUDA when present, else CPU
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
@@ -92,9 +103,18 @@ class TrainConfig:
     keep_checkpoint: bool = False
 
 
+SECTIONS: dict[str, type] = {"data": DataConfig, "teacher": TeacherConfig,
+                             "model": ModelConfig, "train": TrainConfig}
+# keys that moved between sections; old run folders' configs still load
+MOVED_KEYS = {("model", "backbone"): ("teacher", "backbone"),
+              ("model", "teacher_weights"): ("teacher", "weights")}
+
+
 @dataclass
 class RunConfig:
+    method: str = "multiad"
     data: DataConfig = field(default_factory=DataConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -103,13 +123,14 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "config") -> RunConfig:
-        unknown = set(d) - {"data", "model", "train"}
+        d = _moved(d)
+        unknown = set(d) - set(SECTIONS) - {"method"}
         if unknown:
             raise ValueError(f"{source}: unknown section(s) {sorted(unknown)}; "
-                             "expected data, model, train")
-        return cls(data=_build(DataConfig, d.get("data") or {}, f"{source}: data"),
-                   model=_build(ModelConfig, d.get("model") or {}, f"{source}: model"),
-                   train=_build(TrainConfig, d.get("train") or {}, f"{source}: train"))
+                             f"expected method, {', '.join(SECTIONS)}")
+        sections = {name: _build(kind, d.get(name) or {}, f"{source}: {name}")
+                    for name, kind in SECTIONS.items()}
+        return cls(method=str(d.get("method") or "multiad"), **sections)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
@@ -124,14 +145,19 @@ class RunConfig:
         return cls.from_dict(d, source=str(path))
 
     def with_overrides(self, overrides: list[str]) -> RunConfig:
-        """Apply ``section.key=value`` overrides (value parsed as YAML)."""
+        """Apply ``section.key=value`` (or ``method=name``) overrides, values parsed as YAML."""
         d = self.to_dict()
         for item in overrides:
             key, sep, raw = item.partition("=")
             parts = key.strip().split(".")
-            if not sep or len(parts) != 2 or parts[0] not in d:
+            if sep and parts == ["method"]:
+                d["method"] = str(yaml.safe_load(raw))
+                continue
+            if sep and len(parts) == 2 and tuple(parts) in MOVED_KEYS:
+                parts = list(MOVED_KEYS[tuple(parts)])
+            if not sep or len(parts) != 2 or parts[0] not in SECTIONS:
                 raise ValueError(f"override {item!r}: expected section.key=value with section "
-                                 "data, model or train (e.g. model.se=false)")
+                                 f"{', '.join(SECTIONS)} (e.g. model.se=false), or method=NAME")
             if parts[1] not in d[parts[0]]:
                 raise ValueError(f"override {item!r}: {parts[0]} has no key {parts[1]!r}; "
                                  f"known: {', '.join(d[parts[0]])}")
@@ -139,12 +165,17 @@ class RunConfig:
         return RunConfig.from_dict(d, source="overrides")
 
     def validate(self) -> RunConfig:
+        """Check every value and return the concrete configuration: the method's reference
+        backbone and schedule where this one leaves them open (``None``)."""
+        from multiad.backbones import BACKBONES
+        from multiad.methods import get_method
+
+        spec = get_method(self.method)
         if self.data.kind not in DATA_KINDS:
             raise ValueError(f"data.kind {self.data.kind!r} unknown; use one of {DATA_KINDS}")
-        from multiad.backbones import BACKBONES
-
-        if self.model.backbone not in BACKBONES:
-            raise ValueError(f"model.backbone {self.model.backbone!r} unknown; use one of "
+        backbone = self.teacher.backbone or spec.backbone
+        if backbone not in BACKBONES:
+            raise ValueError(f"teacher.backbone {backbone!r} unknown; use one of "
                              f"{', '.join(BACKBONES)}")
         if self.model.map_fusion not in ("sum", "product"):
             raise ValueError("model.map_fusion must be 'sum' or 'product'")
@@ -154,9 +185,29 @@ class RunConfig:
             raise ValueError(f"train.compile_mode {self.train.compile_mode!r} unknown; use one "
                              f"of {', '.join(COMPILE_MODES)} (the step's CUDA graph is the "
                              "project's own, so torch.compile's cudagraph modes are not offered)")
-        if self.train.batch_size < 1 or self.train.epochs < 0:
+        schedule = {k: v if v is not None else spec.schedule.get(k)
+                    for k, v in (("epochs", self.train.epochs),
+                                 ("batch_size", self.train.batch_size),
+                                 ("lr", self.train.lr), ("betas", self.train.betas))}
+        if schedule["betas"] is not None:
+            schedule["betas"] = tuple(schedule["betas"])
+        if (schedule["batch_size"] or 0) < 1 or (schedule["epochs"] or 0) < 0:
             raise ValueError("train.batch_size must be ≥ 1 and train.epochs ≥ 0")
-        return self
+        return dataclasses.replace(
+            self, teacher=dataclasses.replace(self.teacher, backbone=backbone),
+            train=dataclasses.replace(self.train, **schedule))
+
+
+def _moved(d: dict[str, Any]) -> dict[str, Any]:
+    """``d`` with keys of older configurations in their sections of today (MOVED_KEYS)."""
+    d = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
+    for (old_sec, old_key), (new_sec, new_key) in MOVED_KEYS.items():
+        if isinstance(d.get(old_sec), dict) and old_key in d[old_sec]:
+            value = d[old_sec].pop(old_key)
+            d.setdefault(new_sec, {})
+            d[new_sec] = dict(d[new_sec] or {})
+            d[new_sec].setdefault(new_key, value)
+    return d
 
 
 def _plain(obj: Any) -> Any:
@@ -174,6 +225,6 @@ def _build(cls: type, d: dict[str, Any], where: str) -> Any:
         raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; known: {', '.join(names)}")
     kwargs = {}
     for k, v in d.items():
-        default = getattr(cls(), k)
-        kwargs[k] = tuple(v) if isinstance(default, tuple) and v is not None else v
+        is_tuple = "tuple" in str(names[k].type)
+        kwargs[k] = tuple(v) if is_tuple and isinstance(v, (list, tuple)) else v
     return dataclasses.replace(cls(), **kwargs)

@@ -3,8 +3,8 @@
 Writes into the run folder (all atomically):
 - ``metrics.json``: image AUROC, pixel AUROC, AUPRO, F1-max, per-defect breakdown, plus
   config, data counts, teacher weights, seed, commit, device and wall time;
-- ``maps.npz``: the raw layer maps M^(1..4) of every test image (float16, native
-  resolution — the fused and smoothed maps are recomputed from them), scores, labels,
+- ``maps.npz``: the method's layer maps of every test image (Multi-AD: M^(1..4); float16,
+  native resolution — the fused and smoothed maps are recomputed from them), scores, labels,
   defect types and paths;
 - ``explorer.npz``: a quantised subset (images, masks, layer and fused maps) for the
   heatmap explorer (``multiad.explore``);
@@ -27,9 +27,9 @@ from tqdm.auto import tqdm
 from multiad.atomic import atomic_path, atomic_write, write_json
 from multiad.data import load_split, normalize
 from multiad.explore import save_explorer_data
+from multiad.methods import InferenceModel, get_method
 from multiad.metrics import evaluate_test_set
 from multiad.provenance import provenance, select_device
-from multiad.torch_model import MultiADModel
 from multiad.train import load_trained
 from multiad.viz import example_grid, overlay, save_png
 
@@ -40,16 +40,17 @@ class Inference:
 
     scores: torch.Tensor  # N float32
     smoothed: torch.Tensor  # N×H×W float32
-    layer_maps: list[torch.Tensor]  # 4 × N×h×w float16
+    layer_maps: list[torch.Tensor]  # the method's layer maps, each N×h×w float16
 
 
 @torch.no_grad()
-def infer(model: MultiADModel, images_u8: torch.Tensor, device: torch.device,
+def infer(model: InferenceModel, images_u8: torch.Tensor, device: torch.device,
           batch_size: int = 32, amp: bool = True, progress: bool = True,
           desc: str = "inference") -> Inference:
-    """Run Eqs. 13–15 over uint8 N×3×H×W images in batches."""
+    """The method's maps and scores (Multi-AD: Eqs. 13–15) of uint8 N×3×H×W images, in
+    batches."""
     model.eval()
-    scores, smoothed, layers = [], [], [[], [], [], []]
+    scores, smoothed, layers = [], [], []
     use_amp = amp and device.type == "cuda"
     for i in tqdm(range(0, len(images_u8), batch_size), desc=desc, disable=not progress,
                   leave=False):
@@ -59,6 +60,8 @@ def infer(model: MultiADModel, images_u8: torch.Tensor, device: torch.device,
             out = model.predict(x)
         scores.append(out.score.float().cpu())
         smoothed.append(out.smoothed.float().cpu())
+        if not layers:
+            layers = [[] for _ in out.layer_maps]
         for n, m in enumerate(out.layer_maps):
             layers[n].append(m[:, 0].to(torch.float16).cpu())
     return Inference(scores=torch.cat(scores), smoothed=torch.cat(smoothed),
@@ -123,8 +126,8 @@ def evaluate(run_dir: str | Path, *, device: str = "auto", progress: bool = True
     """Evaluate ``run_dir``'s model on its test split and write the results there.
 
     ``model_overrides`` evaluates the same trained student under other post-training
-    switches (``EVAL_ONLY_MODEL_KEYS``: MFF, its ReLU, map fusion, σ) and ``out_dir`` puts
-    that variant's results in their own folder.
+    switches (the method's ``eval_only_keys``; Multi-AD: MFF, its ReLU, map fusion, σ) and
+    ``out_dir`` puts that variant's results in their own folder.
     """
     t0 = time.time()
     trained_dir = Path(run_dir)
@@ -153,7 +156,9 @@ def evaluate(run_dir: str | Path, *, device: str = "auto", progress: bool = True
         with atomic_path(run_dir / "maps.npz") as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(fh, scores=res.scores.numpy(), labels=labels,
                                 defects=np.array(split.defects), paths=np.array(split.paths),
-                                **{f"M{n + 1}": m.numpy() for n, m in enumerate(res.layer_maps)})
+                                **{name: m.numpy() for name, m in zip(
+                                    get_method(cfg.method).layer_names, res.layer_maps,
+                                    strict=True)})
     result = {
         "metrics": metrics,
         "run": str(run_dir),

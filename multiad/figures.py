@@ -10,8 +10,9 @@ book page, never by eye:
   the lowest / highest quarter of all industrial anomalous images; from each case the image
   with the median score.
 
-The maps are recomputed from the run's stored layer maps (``maps.npz``) with the run's own
-Ψ calibration and σ, so no image is re-run through the network.
+The maps are recomputed from the run's stored layer maps (``maps.npz``) with the method's
+own combination (Multi-AD: the run's Ψ calibration and σ), so no image is re-run through
+the network.
 """
 
 from __future__ import annotations
@@ -25,10 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from multiad.anomaly_map import fuse_maps
 from multiad.config import RunConfig
-from multiad.gaussian import gaussian_blur
-from multiad.mff import MultiScaleFusion, recorded_stats
+from multiad.methods import get_method
 from multiad.viz import example_grid
 
 FIGURE_RULES = {
@@ -110,13 +109,11 @@ class RunMaps:
 
         self.run = Path(run)
         metrics = json.loads((self.run / "metrics.json").read_text())
-        self.cfg = RunConfig.from_dict(metrics["config"], source=str(self.run))
+        self.cfg = RunConfig.from_dict(metrics["config"], source=str(self.run)).validate()
         trained = Path(metrics.get("trained_in") or self.run)
-        stats = json.loads((trained / "train.json").read_text())["map_stats"]
-        self.mff = None
-        if self.cfg.model.mff:
-            self.mff = MultiScaleFusion(4, relu=self.cfg.model.mff_relu)
-            self.mff.calibrate(recorded_stats(stats))
+        meta = json.loads((trained / "train.json").read_text())
+        self.spec = get_method(self.cfg.method)
+        self.combine = self.spec.impl().combiner(self.cfg, meta)
         maps_file = self.run / "maps.npz"
         if not maps_file.exists():
             raise FileNotFoundError(f"{maps_file}: missing — this run was evaluated without "
@@ -126,13 +123,12 @@ class RunMaps:
         _, self.split = load_split(self.cfg.data, "test", progress=False)
 
     def smoothed(self, index: int) -> np.ndarray:
-        """G_σ(M_fused) of one test image, from its stored layer maps (Eqs. 14–15)."""
-        m = self.cfg.model
-        layers = [torch.from_numpy(self.maps[f"M{n}"][index:index + 1].astype(np.float32))[:, None]
-                  for n in range(1, 5)]
+        """The smoothed anomaly map of one test image, from its stored layer maps (Multi-AD:
+        Eqs. 14–15)."""
+        layers = [torch.from_numpy(self.maps[name][index:index + 1].astype(np.float32))[:, None]
+                  for name in self.spec.layer_names]
         size = (self.cfg.data.image_size, self.cfg.data.image_size)
-        fused = fuse_maps(layers, size, self.mff, m.map_fusion)
-        return gaussian_blur(fused, m.sigma)[0].numpy()
+        return self.combine(layers, size)[0].numpy()
 
     def panel(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         image = self.split.images[index].permute(1, 2, 0).numpy()

@@ -73,15 +73,16 @@ class Setting:
 
     def split(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """(switches that change training, switches that act after training only)."""
-        from multiad.config import EVAL_ONLY_MODEL_KEYS
+        from multiad.methods import get_method
 
+        eval_only = get_method("multiad").eval_only_keys  # the ablations are Multi-AD's
         train_set, eval_set = {}, {}
         for key, value in self.set.items():
             section, _, name = key.partition(".")
             if section != "model":
                 raise ValueError(f"ablation setting {self.id!r}: {key} — settings change "
                                  "model.* switches only")
-            (eval_set if name in EVAL_ONLY_MODEL_KEYS else train_set)[name] = value
+            (eval_set if name in eval_only else train_set)[name] = value
         return train_set, eval_set
 
 
@@ -176,7 +177,7 @@ class Profile:
     def run_config(self, job: Job, seed: int, device: str | None = None,
                    extra: dict[str, Any] | None = None) -> Any:
         """The ``RunConfig`` of one run of this profile, validated, with
-        ``teacher_weights=auto`` made concrete (the backbone it falls back to is recorded)."""
+        ``teacher.weights=auto`` made concrete (the backbone it falls back to is recorded)."""
         from multiad.backbones import resolve_auto_teacher
         from multiad.config import RunConfig
 
@@ -457,9 +458,9 @@ def preflight(profile: Profile) -> list[str]:
     from multiad.data.check import check_dataset
 
     problems = []
-    if profile.config.get("model.teacher_weights", "imagenet") == "imagenet":
+    if profile.config.get("teacher.weights", "imagenet") == "imagenet":
         try:
-            resolve(profile.config.get("model.backbone", PAPER_BACKBONE), "imagenet")
+            resolve(profile.config.get("teacher.backbone") or PAPER_BACKBONE, "imagenet")
         except WeightsError as exc:
             problems.append(str(exc))
     for job in profile.jobs.values():

@@ -29,6 +29,6 @@ def tiny_config(tiny_texture_root: Path, tmp_path: Path):
     return RunConfig().with_overrides([
         "data.kind=synthetic", f"data.root={tiny_texture_root}", "data.category=texture",
         "data.image_size=32", f"data.cache_dir={tmp_path / 'cache'}",
-        "model.teacher_weights=random", "train.epochs=2", "train.batch_size=4",
+        "teacher.weights=random", "train.epochs=2", "train.batch_size=4",
         "train.device=cpu", "train.eval_batch_size=8",
     ])

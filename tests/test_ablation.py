@@ -33,7 +33,7 @@ def tiny_profile(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ablation")
     root = str(tmp / "synthetic")
     d = {"name": "tiny", "description": "test profile", "paper_numbers": False,
-         "config": {"data.image_size": 32, "model.teacher_weights": "random",
+         "config": {"data.image_size": 32, "teacher.weights": "random",
                     "train.epochs": 1, "train.batch_size": 8, "train.device": "cpu",
                     "data.cache_dir": str(tmp / "cache")},
          "synthetic": {"size": 48, "n_train": 8, "n_test_good": 4, "n_test_per_defect": 2},

@@ -5,9 +5,9 @@ import pytest
 import torch
 from scipy.ndimage import gaussian_filter
 
-from multiad.anomaly_map import fuse_maps, image_score, layer_maps
 from multiad.gaussian import gaussian_blur, gaussian_kernel1d, kernel_size_for
-from multiad.mff import MapMoments, MultiScaleFusion
+from multiad.methods.multiad.anomaly_map import fuse_maps, image_score, layer_maps
+from multiad.methods.multiad.mff import MapMoments, MultiScaleFusion
 
 
 def test_layer_map_eq13_pointwise():
@@ -115,11 +115,12 @@ def test_gaussian_blur_is_float32_inside_an_autocast_region():
 def test_predict_keeps_maps_float32_under_bf16_autocast():
     """The networks may run in bf16; Ψ, the fusion, G_σ and the score stay float32, so the
     smoothed map is the float32 function of the layer maps (Eqs. 14–15), not a bf16 one."""
+    from multiad.backbones import build_backbone
     from multiad.config import ModelConfig
-    from multiad.torch_model import MultiADModel
+    from multiad.methods.multiad.torch_model import MultiADModel
 
     torch.manual_seed(0)
-    model = MultiADModel(ModelConfig(teacher_weights="random")).eval()
+    model = MultiADModel(ModelConfig(), build_backbone("wide_resnet50_2", "random")).eval()
     model.mff.calibrate([(0.5, 0.01), (0.4, 0.02), (0.3, 0.03), (0.2, 0.04)])
     x = torch.randn(2, 3, 64, 64)
     with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -19,7 +19,7 @@ from multiad.backbones import (
 )
 from multiad.backbones.efficientnet_lite import classifier
 from multiad.config import ModelConfig, RunConfig
-from multiad.models.student_efficientnet import SEDilatedEfficientNetLite
+from multiad.methods.multiad.student_efficientnet import SEDilatedEfficientNetLite
 
 LITE = ("efficientnet_lite0", "efficientnet_lite2")
 
@@ -135,15 +135,15 @@ def test_wrong_file_fails_hash_check(tmp_path):
 
 def test_auto_falls_back_to_the_offline_backbone_never_to_random(no_wrn_file, monkeypatch):
     monkeypatch.setenv("MULTIAD_OFFLINE", "1")
-    cfg = RunConfig().with_overrides(["model.teacher_weights=auto"])
+    cfg = RunConfig().with_overrides(["teacher.weights=auto"])
     with pytest.warns(UserWarning, match="pretrained offline backbone efficientnet_lite0"):
         got = resolve_auto_teacher(cfg)
-    assert (got.model.backbone, got.model.teacher_weights) == (OFFLINE_BACKBONE, "imagenet")
+    assert (got.teacher.backbone, got.teacher.weights) == (OFFLINE_BACKBONE, "imagenet")
     # an offline backbone asked for by name with auto is simply its pretrained file
-    lite = RunConfig().with_overrides(["model.teacher_weights=auto",
-                                       "model.backbone=efficientnet_lite2"])
-    assert resolve_auto_teacher(lite).model.teacher_weights == "imagenet"
-    assert resolve_auto_teacher(lite).model.backbone == "efficientnet_lite2"
+    lite = RunConfig().with_overrides(["teacher.weights=auto",
+                                       "teacher.backbone=efficientnet_lite2"])
+    assert resolve_auto_teacher(lite).teacher.weights == "imagenet"
+    assert resolve_auto_teacher(lite).teacher.backbone == "efficientnet_lite2"
     with pytest.raises(ValueError, match="resolved on the run configuration"):
         resolve("wide_resnet50_2", "auto")
 
@@ -152,9 +152,9 @@ def test_auto_keeps_the_paper_teacher_when_its_file_is_there(tmp_path, monkeypat
     import multiad.backbones.registry as registry
 
     monkeypatch.setattr(registry, "resolve", lambda name, weights, allow_download=None: None)
-    cfg = RunConfig().with_overrides(["model.teacher_weights=auto"])
+    cfg = RunConfig().with_overrides(["teacher.weights=auto"])
     got = resolve_auto_teacher(cfg)
-    assert (got.model.backbone, got.model.teacher_weights) == ("wide_resnet50_2", "imagenet")
+    assert (got.teacher.backbone, got.teacher.weights) == ("wide_resnet50_2", "imagenet")
 
 
 @pytest.mark.parametrize("name", LITE)
@@ -190,9 +190,9 @@ def test_lite_student_with_teacher_weights_computes_the_teachers_features():
 
 
 def test_multiad_model_uses_the_backbones_channels():
-    from multiad.torch_model import MultiADModel
+    from multiad.methods.multiad.torch_model import MultiADModel
 
-    m = MultiADModel(ModelConfig(backbone=OFFLINE_BACKBONE, teacher_weights="imagenet")).eval()
+    m = MultiADModel(ModelConfig(), build_backbone(OFFLINE_BACKBONE, "imagenet")).eval()
     t, s = m(torch.randn(1, 3, 64, 64))
     assert [f.shape for f in t] == [f.shape for f in s]
     assert [f.shape[1] for f in t] == [24, 40, 112, 320]

@@ -36,8 +36,34 @@ def test_config_validate():
         RunConfig().with_overrides(["data.kind=imagenet"]).validate()
     with pytest.raises(ValueError, match="map_fusion"):
         RunConfig().with_overrides(["model.map_fusion=max"]).validate()
-    with pytest.raises(ValueError, match="model.backbone 'vit' unknown.*efficientnet_lite0"):
-        RunConfig().with_overrides(["model.backbone=vit"]).validate()
+    with pytest.raises(ValueError, match="teacher.backbone 'vit' unknown.*efficientnet_lite0"):
+        RunConfig().with_overrides(["teacher.backbone=vit"]).validate()
+    with pytest.raises(ValueError, match="method 'nope' unknown; use one of multiad"):
+        RunConfig().with_overrides(["method=nope"]).validate()
+
+
+def test_validate_fills_in_the_methods_reference_backbone_and_schedule():
+    cfg = RunConfig()
+    assert cfg.teacher.backbone is None and cfg.train.epochs is None
+    full = cfg.validate()
+    assert full.teacher.backbone == "wide_resnet50_2"
+    assert (full.train.epochs, full.train.batch_size, full.train.lr, full.train.betas) == (
+        250, 16, 1e-3, (0.9, 0.999))  # paper §4
+    assert full.validate() == full
+    mine = cfg.with_overrides(["train.epochs=3", "teacher.backbone=efficientnet_lite0"])
+    assert (mine.validate().train.epochs, mine.validate().teacher.backbone) == (
+        3, "efficientnet_lite0")
+
+
+def test_configs_of_older_runs_still_load(tmp_path):
+    """Older run folders kept the backbone and weights in ``model``."""
+    old = tmp_path / "config.yaml"
+    old.write_text("model:\n  teacher_weights: random\n  backbone: efficientnet_lite0\n"
+                   "train:\n  epochs: 2\n")
+    cfg = RunConfig.load(old)
+    assert (cfg.teacher.weights, cfg.teacher.backbone, cfg.method) == (
+        "random", "efficientnet_lite0", "multiad")
+    assert RunConfig().with_overrides(["model.teacher_weights=random"]).teacher.weights == "random"
 
 
 def test_provenance_commit_from_git_or_the_environment(monkeypatch):

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from multiad.cuda_rng import own_cuda_rng, using_cuda_rng
+from multiad.engine.cuda_rng import own_cuda_rng, using_cuda_rng
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from multiad.losses import (
+from multiad.methods.multiad.loss import (
     adversarial_loss,
     discriminator_loss,
     distillation_loss,

@@ -5,10 +5,10 @@ import torch
 from torch import nn
 
 from multiad.backbones import FrozenBackbone, build_backbone
-from multiad.models import FeatureDiscriminator, SEDilatedWideResNet
-from multiad.models.fusion import StageFusion
-from multiad.models.se import SqueezeExcitation
-from multiad.models.student import SEBottleneck
+from multiad.methods.multiad import FeatureDiscriminator, SEDilatedWideResNet
+from multiad.methods.multiad.fusion import StageFusion
+from multiad.methods.multiad.se import SqueezeExcitation
+from multiad.methods.multiad.student import SEBottleneck
 
 SHAPES_256 = [(256, 64, 64), (512, 32, 32), (1024, 16, 16), (2048, 8, 8)]
 

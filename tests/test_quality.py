@@ -41,7 +41,7 @@ def trained(request, tmp_path_factory) -> tuple[str, Path]:
     make_synthetic(cat, root / "data", seed=0, size=256, n_train=32, n_test_good=10,
                    n_test_per_defect=6)
     cfg = RunConfig().with_overrides([
-        "model.backbone=efficientnet_lite0", "model.teacher_weights=imagenet",
+        "teacher.backbone=efficientnet_lite0", "teacher.weights=imagenet",
         "model.discriminator=false", "data.kind=synthetic", f"data.root={root / 'data'}",
         f"data.category={cat}", "data.image_size=256", f"data.cache_dir={root / 'cache'}",
         "train.batch_size=8", "train.epochs=8", "train.device=cpu", "train.seed=0"])
@@ -69,7 +69,7 @@ def test_a_map_without_eq6_normalisation_falls_below_the_floor(trained, tmp_path
                                                                monkeypatch):
     """A broken map (a raw dot product instead of 1 − cos of L2-normalised features,
     Eqs. 6 and 13) must not pass: the floors are not reachable by chance."""
-    import multiad.torch_model as torch_model
+    import multiad.methods.multiad.torch_model as torch_model
 
     monkeypatch.setattr(torch_model, "layer_maps", lambda t, s: [
         (a.float() * b.float()).sum(1, keepdim=True) for a, b in zip(t, s, strict=True)])
@@ -83,7 +83,7 @@ def test_a_student_the_loss_never_reached_falls_below_the_floor(trained, tmp_pat
     """A loss whose gradient never reaches S leaves S as initialised: evaluated with an
     untrained student, the pipeline must fail the floors."""
     import multiad.evaluate as evaluate_mod
-    from multiad.models.students import build_student
+    from multiad.methods.multiad.students import build_student
 
     real = evaluate_mod.load_trained
 

@@ -14,7 +14,7 @@ from multiad.results import collect, comparison
 
 def _profile(tmp_path, tex, med, name="tiny", ablations=None):
     d = {"name": name, "description": "test profile", "paper_numbers": False,
-         "config": {"data.image_size": 32, "model.teacher_weights": "random",
+         "config": {"data.image_size": 32, "teacher.weights": "random",
                     "train.epochs": 1, "train.batch_size": 8, "train.device": "cpu"},
          "synthetic": {"size": 48, "n_train": 8, "n_test_good": 4, "n_test_per_defect": 2},
          "seeds": [0],

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from multiad.config import RunConfig, RunConfigMismatch
+from multiad.engine.optim import execution
+from multiad.methods.multiad.trainer import MultiADTrainer
 from multiad.train import (
-    Trainer,
     TrainingFailed,
-    adam_execution,
     epoch_order,
     load_trained,
     train,
@@ -26,7 +26,7 @@ def _student_state(run_dir):
 
 
 def test_trainer_step_updates_student_and_discriminator_not_teacher(tiny_config):
-    trainer = Trainer.build(tiny_config, torch.device("cpu"))
+    trainer = MultiADTrainer(tiny_config, torch.device("cpu"))
     x = torch.randn(4, 3, 32, 32)
     t0 = [p.clone() for p in trainer.model.teacher.parameters()]
     s0 = [p.clone() for p in trainer.model.student.parameters()]
@@ -44,7 +44,7 @@ def test_trainer_step_updates_student_and_discriminator_not_teacher(tiny_config)
 
 def test_distillation_loss_decreases_on_a_fixed_batch(tiny_config):
     cfg = tiny_config.with_overrides(["model.discriminator=false"])
-    trainer = Trainer.build(cfg, torch.device("cpu"))
+    trainer = MultiADTrainer(cfg, torch.device("cpu"))
     torch.manual_seed(0)
     x = torch.randn(4, 3, 32, 32)
     losses = [float(trainer.step(x)["L_G"]) for _ in range(8)]
@@ -64,7 +64,7 @@ def test_train_writes_run_folder_and_calibrates_mff(tiny_config, tmp_path):
         assert (run / name).exists(), name
     assert not (run / "checkpoint.pt").exists()  # train.keep_checkpoint=false: ~1 GB saved
     model, cfg, meta = load_trained(run)
-    assert cfg == tiny_config and bool(model.mff.calibrated)
+    assert cfg == tiny_config.validate() and bool(model.mff.calibrated)
     assert meta["teacher"]["kind"] == "random" and "warning" in meta["teacher"]
     assert len(meta["losses"]) == 2 and meta["map_stats"][0]["var"] > 0
     assert meta["provenance"]["torch"] == torch.__version__
@@ -97,7 +97,7 @@ def test_resume_after_interrupt_between_epochs_equals_uninterrupted(tiny_config,
 
 def test_resume_after_crash_mid_epoch_equals_uninterrupted(tiny_config, tmp_path, monkeypatch):
     train(tiny_config, tmp_path / "a", progress=False)
-    real_step = Trainer.step
+    real_step = MultiADTrainer.step
     calls = {"n": 0}
 
     def crashing_step(self, x, t_feats=None):
@@ -106,10 +106,10 @@ def test_resume_after_crash_mid_epoch_equals_uninterrupted(tiny_config, tmp_path
             raise Interrupted
         return real_step(self, x, t_feats)
 
-    monkeypatch.setattr(Trainer, "step", crashing_step)
+    monkeypatch.setattr(MultiADTrainer, "step", crashing_step)
     with pytest.raises(Interrupted):
         train(tiny_config, tmp_path / "b", progress=False)
-    monkeypatch.setattr(Trainer, "step", real_step)
+    monkeypatch.setattr(MultiADTrainer, "step", real_step)
     train(tiny_config, tmp_path / "b", progress=False)
     a, b = _student_state(tmp_path / "a"), _student_state(tmp_path / "b")
     for k in a["student"]:
@@ -139,7 +139,7 @@ def test_ablation_switches_train(tiny_config, tmp_path, overrides):
     cfg = tiny_config.with_overrides(["train.epochs=1", *overrides])
     train(cfg, tmp_path / "r", progress=False)
     model, back, _ = load_trained(tmp_path / "r")
-    assert back == cfg
+    assert back == cfg.validate()
     assert (model.mff is None) == (not cfg.model.mff)
 
 
@@ -148,7 +148,7 @@ def test_resuming_restores_adam_state_but_not_how_the_saved_run_executed_it(tiny
     resumed, Adam runs the fused way and continues exactly as from a checkpoint of its
     own kind."""
     cpu = torch.device("cpu")
-    trainer = Trainer.build(tiny_config, cpu)
+    trainer = MultiADTrainer(tiny_config, cpu)
     x = torch.randn(4, 3, 32, 32)
     trainer.step(x)
     state = copy.deepcopy(trainer.state(1, []))  # as read from disk: no shared tensors
@@ -157,12 +157,12 @@ def test_resuming_restores_adam_state_but_not_how_the_saved_run_executed_it(tiny
         {**g, "foreach": True, "fused": None} for g in foreign["opt_s"]["param_groups"]]}
     for s in foreign["opt_s"]["state"].values():
         s["step"] = torch.tensor(float(s["step"]))  # its step counters: plain CPU scalars
-    for a, b in ((Trainer.build(tiny_config, cpu), state),
-                 (Trainer.build(tiny_config, cpu), foreign)):
+    for a, b in ((MultiADTrainer(tiny_config, cpu), state),
+                 (MultiADTrainer(tiny_config, cpu), foreign)):
         a.load_state(b)
         for opt in (a.opt_s, a.opt_d):
             for g in opt.param_groups:
-                assert {k: g[k] for k in ("fused", "foreach")} == adam_execution(cpu)
+                assert {k: g[k] for k in ("fused", "foreach")} == execution(cpu)
                 assert g["capturable"] is False
             assert all(s["step"].device == cpu for s in opt.state.values())
         torch.manual_seed(1)
@@ -197,9 +197,9 @@ def test_cached_teacher_features_train_as_teacher_in_every_step(tiny_config, tmp
 
 
 def test_teacher_features_equal_the_teachers_output_and_respect_the_budget(tiny_config):
-    from multiad.train import teacher_features
+    from multiad.engine.teacher_cache import teacher_features
 
-    trainer = Trainer.build(tiny_config, torch.device("cpu"))
+    trainer = MultiADTrainer(tiny_config, torch.device("cpu"))
     images = torch.randint(0, 255, (6, 3, 32, 32), dtype=torch.uint8)
     feats = teacher_features(trainer, images, progress=False)
     with torch.no_grad():
@@ -214,9 +214,9 @@ def test_teacher_features_equal_the_teachers_output_and_respect_the_budget(tiny_
 
 def test_training_falls_back_to_the_teacher_per_step_when_features_do_not_fit(
         tiny_config, tmp_path, monkeypatch):
-    import multiad.train as train_module
+    import multiad.engine.teacher_cache as teacher_cache
 
-    monkeypatch.setattr(train_module, "_memory_budget", lambda device: 0)
+    monkeypatch.setattr(teacher_cache, "_memory_budget", lambda device: 0)
     train(tiny_config.with_overrides(["train.epochs=1"]), tmp_path / "r", progress=False)
     meta = _student_state(tmp_path / "r")["meta"]
     assert meta["teacher_features_cached"] is False and meta["losses"][0]["L_G"] > 0
@@ -230,7 +230,7 @@ def test_config_is_validated_before_anything_runs(tmp_path):
 
 def test_runs_trained_together_equal_runs_trained_alone(tiny_config, tmp_path, monkeypatch):
     """Interleaved steps, each run with its own RNG (D's dropout), data order and length."""
-    import multiad.train as train_module
+    import multiad.engine.loop as train_module
     cfgs = [tiny_config,
             tiny_config.with_overrides(["train.seed=1", "train.batch_size=6"]),
             tiny_config.with_overrides(["model.se=false", "train.epochs=3"])]
@@ -271,7 +271,7 @@ def test_runs_trained_together_equal_runs_trained_alone(tiny_config, tmp_path, m
 
 
 def test_a_failing_run_does_not_stop_the_others(tiny_config, tmp_path, monkeypatch):
-    real_step = Trainer.step
+    real_step = MultiADTrainer.step
     calls = {"n": 0}
 
     def failing_for_seed_1(self, x, t_feats=None):
@@ -281,16 +281,16 @@ def test_a_failing_run_does_not_stop_the_others(tiny_config, tmp_path, monkeypat
                 raise FloatingPointError("loss is NaN")
         return real_step(self, x, t_feats)
 
-    monkeypatch.setattr(Trainer, "step", failing_for_seed_1)
+    monkeypatch.setattr(MultiADTrainer, "step", failing_for_seed_1)
     good, bad = tmp_path / "good", tmp_path / "bad"
     with pytest.raises(TrainingFailed, match="bad: FloatingPointError: loss is NaN") as info:
         train_many([(tiny_config.with_overrides(["train.seed=1"]), bad),
                     (tiny_config, good)], progress=False)
     assert set(info.value.failures) == {bad}
     gc.collect()  # the failure's traceback does not keep the failed run's model alive
-    assert not [o for o in gc.get_objects() if type(o) is Trainer]
+    assert not [o for o in gc.get_objects() if type(o) is MultiADTrainer]
     assert (good / "model.pt").exists() and not (bad / "model.pt").exists()
-    monkeypatch.setattr(Trainer, "step", real_step)
+    monkeypatch.setattr(MultiADTrainer, "step", real_step)
     assert train_many([(tiny_config, good)], progress=False) == [good / "model.pt"]
 
 
@@ -307,7 +307,7 @@ def test_a_finished_run_is_freed_before_the_next_one_trains(tiny_config, tmp_pat
 
     def count(_run_dir, _epoch):
         gc.collect()
-        live.append(sum(type(o) is Trainer for o in gc.get_objects()))
+        live.append(sum(type(o) is MultiADTrainer for o in gc.get_objects()))
 
     cfg = tiny_config.with_overrides(["train.epochs=1"])
     train_many([(cfg, tmp_path / "a"), (cfg.with_overrides(["train.seed=1"]), tmp_path / "b")],
@@ -317,7 +317,7 @@ def test_a_finished_run_is_freed_before_the_next_one_trains(tiny_config, tmp_pat
 
 def test_graph_input_buffers_take_the_steps_layout_and_dtype():
     """The CUDA graph's input buffers (images, T's features), built here on the CPU."""
-    from multiad.cuda_graph import static_buffer
+    from multiad.engine.cuda_graph import static_buffer
 
     buf = static_buffer((2, 8, 4, 4), torch.bfloat16, torch.device("cpu"), torch.channels_last)
     assert buf.dtype == torch.bfloat16 and buf.shape == (2, 8, 4, 4)

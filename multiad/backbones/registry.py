@@ -38,7 +38,7 @@ class BackboneSpec:
     """One backbone, described by data."""
 
     name: str
-    family: str  # the student family Multi-AD builds for it (multiad.models.students)
+    family: str  # the student family Multi-AD builds for it (multiad.methods.multiad.students)
     feature_info: FeatureInfo
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
@@ -95,7 +95,7 @@ def resolve(name: str, weights: str | None = "imagenet", allow_download: bool | 
     """Where ``name``'s weights come from for a request ("imagenet", "random", a path)."""
     spec = get_spec(name)
     if weights == "auto":
-        raise ValueError("teacher_weights 'auto' is resolved on the run configuration "
+        raise ValueError("teacher.weights 'auto' is resolved on the run configuration "
                          "first (multiad.backbones.resolve_auto_teacher)")
     return resolve_weights(name, spec.weights, "random" if weights is None else str(weights),
                            paper=spec.paper, allow_download=allow_download)
@@ -126,21 +126,22 @@ def weights_available(name: str, allow_download: bool | None = False) -> bool:
 
 
 def resolve_auto_teacher(cfg: RunConfig) -> RunConfig:
-    """``model.teacher_weights=auto`` made concrete before a run is written down: the
-    configured backbone with its pretrained weights when they can be had (a download
-    allowed), else Multi-AD on the pretrained offline backbone (``OFFLINE_BACKBONE``),
-    with a warning. A random teacher is never chosen here: only by name."""
-    if cfg.model.teacher_weights != "auto":
+    """``teacher.weights=auto`` made concrete before a run is written down: the configured
+    backbone (the method's reference when none is set) with its pretrained weights when
+    they can be had (a download allowed), else the pretrained offline backbone
+    (``OFFLINE_BACKBONE``), with a warning. A random teacher is never chosen here: only by
+    name."""
+    if cfg.teacher.weights != "auto":
         return cfg
-    backbone = cfg.model.backbone
+    cfg = cfg.validate()  # the method's reference backbone, when none is set
+    backbone = cfg.teacher.backbone
     try:
         resolve(backbone, "imagenet")
     except WeightsError as exc:
         if backbone == OFFLINE_BACKBONE:
             raise
-        warnings.warn(f"{exc}\nteacher_weights=auto: using the pretrained offline backbone "
+        warnings.warn(f"{exc}\nteacher.weights=auto: using the pretrained offline backbone "
                       f"{OFFLINE_BACKBONE} instead of {backbone}: meaningful results, not "
                       "the paper's network.", stacklevel=2)
         backbone = OFFLINE_BACKBONE
-    return replace(cfg, model=replace(cfg.model, backbone=backbone,
-                                      teacher_weights="imagenet"))
+    return replace(cfg, teacher=replace(cfg.teacher, backbone=backbone, weights="imagenet"))

@@ -13,8 +13,8 @@ from torch import nn
 
 from multiad.backbones import BACKBONES, FrozenBackbone, get_spec
 from multiad.config import ModelConfig
-from multiad.models.student import SEDilatedWideResNet
-from multiad.models.student_efficientnet import SEDilatedEfficientNetLite
+from multiad.methods.multiad.student import SEDilatedWideResNet
+from multiad.methods.multiad.student_efficientnet import SEDilatedEfficientNetLite
 
 
 def _wide_resnet(cfg: ModelConfig, teacher: FrozenBackbone) -> nn.Module:  # noqa: ARG001

@@ -1,42 +1,30 @@
 """The Multi-AD inference model: frozen teacher T + student S + calibrated MFF Ψ.
 
-The discriminator is a training-time module only (METHOD_SPEC §5) and lives in
-``multiad.train``.
+The discriminator is a training-time module only (METHOD_SPEC §5) and lives in the
+trainer (:mod:`multiad.methods.multiad.trainer`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from multiad.anomaly_map import fuse_maps, image_score, layer_maps
-from multiad.backbones import FrozenBackbone, build_backbone
+from multiad.backbones import FrozenBackbone
 from multiad.config import ModelConfig
 from multiad.gaussian import gaussian_blur
-from multiad.mff import MultiScaleFusion
-from multiad.models.students import build_student
-
-
-@dataclass
-class AnomalyOutput:
-    """What the model says about a batch."""
-
-    layer_maps: list[torch.Tensor]  # M^(1..4), N×1×h_n×w_n, raw cosine dissimilarity (Eq. 13)
-    fused: torch.Tensor  # N×H×W, Eq. 14
-    smoothed: torch.Tensor  # N×H×W, G_θ(M_fused)
-    score: torch.Tensor  # N, Eq. 15
+from multiad.methods.base import AnomalyOutput
+from multiad.methods.multiad.anomaly_map import fuse_maps, image_score, layer_maps
+from multiad.methods.multiad.mff import MultiScaleFusion
+from multiad.methods.multiad.students import build_student
 
 
 class MultiADModel(nn.Module):
     """T, S and Ψ together; ``forward`` returns the feature pairs, ``predict`` the maps."""
 
-    def __init__(self, cfg: ModelConfig, teacher: FrozenBackbone | None = None) -> None:
+    def __init__(self, cfg: ModelConfig, teacher: FrozenBackbone) -> None:
         super().__init__()
         self.cfg = cfg
-        self.teacher = teacher if teacher is not None else build_backbone(
-            cfg.backbone, cfg.teacher_weights)
+        self.teacher = teacher
         self.student = build_student(cfg, self.teacher)
         self.mff = MultiScaleFusion(len(self.teacher.feature_info.channels),
                                     relu=cfg.mff_relu) if cfg.mff else None

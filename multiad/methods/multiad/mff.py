@@ -65,8 +65,8 @@ class MultiScaleFusion(nn.Module):
 
     def forward(self, maps: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         if not self.is_calibrated:
-            raise RuntimeError("MFF is not calibrated: call calibrate() with normal-map "
-                               "statistics (multiad.anomaly_map.layer_map_statistics)")
+            raise RuntimeError("MFF is not calibrated: call calibrate() with the normal-map "
+                               "statistics of the training images (MapMoments)")
         return [ref(m) for ref, m in zip(self.refiners, maps, strict=True)]
 
 

@@ -27,8 +27,8 @@ import torch
 from timm.layers import create_conv2d
 from torch import nn
 
-from multiad.models.fusion import StageFusion
-from multiad.models.se import SqueezeExcitation
+from multiad.methods.multiad.fusion import StageFusion
+from multiad.methods.multiad.se import SqueezeExcitation
 
 BN_EPS = 1e-3  # as the TensorFlow-trained teacher
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from multiad.models.fusion import StageFusion
-from multiad.models.se import SqueezeExcitation
+from multiad.methods.multiad.fusion import StageFusion
+from multiad.methods.multiad.se import SqueezeExcitation
 
 STAGE_BLOCKS = (3, 4, 6, 3)  # WRN-50
 STAGE_PLANES = (64, 128, 256, 512)

@@ -1,48 +1,50 @@
-"""Algorithm 1's step captured as one CUDA graph (the same kernels, without launch overhead).
+"""A trained method's step captured as one CUDA graph (the same kernels, without launch
+overhead).
 
 At the paper's batch of 16 a WRN-50-2 training step is thousands of small kernel launches;
-the GPU idles between them. ``GraphedStep`` records the whole step — teacher forward (or,
-with T's features computed once, their copy into the graph's inputs), student forward,
-D step, S step, both Adam updates — once, then replays it. The
+the GPU idles between them. ``GraphedStep`` records the whole step — for Multi-AD: teacher
+forward (or, with T's features computed once, their copy into the graph's inputs), student
+forward, D step, S step, both Adam updates — once, then replays it. The
 optimisation is unchanged: warm-up steps are undone before capture, Adam runs with
 ``capturable=True`` (the same update rule, its step counter kept on the GPU).
 Several models (e.g. MVTec categories or ablation settings) train concurrently by replaying
 their graphs on separate CUDA streams, which fills the device at small batches; each graph
-then draws its dropout from its own RNG state (``multiad.cuda_rng``).
+then draws its dropout from its own RNG state (``multiad.engine.cuda_rng``).
 """
 
 from __future__ import annotations
 
 import torch
 
-from multiad.cuda_rng import using_cuda_rng
-from multiad.train import Trainer, set_adam_execution
+from multiad.engine.cuda_rng import using_cuda_rng
+from multiad.engine.optim import set_execution
+from multiad.engine.trainer import TrainerBase
 
 
-def _snapshot(trainer: Trainer) -> dict:
+def _optimizers(trainer: TrainerBase) -> list[torch.optim.Optimizer]:
+    return [opt for opt in trainer.optimizers().values() if opt is not None]
+
+
+def _snapshot(trainer: TrainerBase) -> dict:
     opt_state = {}
-    for opt in (trainer.opt_s, trainer.opt_d):
-        if opt is None:
-            continue
+    for opt in _optimizers(trainer):
         for group in opt.param_groups:
             for p in group["params"]:
                 opt_state[p] = {k: v.clone() if torch.is_tensor(v) else v
                                 for k, v in opt.state.get(p, {}).items()}
-    return {"student": {k: v.clone() for k, v in trainer.model.student.state_dict().items()},
-            "discs": {k: v.clone() for k, v in trainer.discriminators.state_dict().items()},
+    return {"modules": {name: {k: v.clone() for k, v in m.state_dict().items()}
+                        for name, m in trainer.modules().items()},
             "opt": opt_state, "rng": torch.cuda.get_rng_state(trainer.device)}
 
 
-def _restore(trainer: Trainer, snap: dict) -> None:
-    """Put weights, BN statistics, Adam moments and RNG back *in place* (addresses kept)."""
+def _restore(trainer: TrainerBase, snap: dict) -> None:
+    """Put weights, BN statistics, optimiser moments and RNG back *in place* (addresses
+    kept)."""
     with torch.no_grad():
-        for k, v in trainer.model.student.state_dict().items():
-            v.copy_(snap["student"][k])
-        for k, v in trainer.discriminators.state_dict().items():
-            v.copy_(snap["discs"][k])
-        for opt in (trainer.opt_s, trainer.opt_d):
-            if opt is None:
-                continue
+        for name, m in trainer.modules().items():
+            for k, v in m.state_dict().items():
+                v.copy_(snap["modules"][name][k])
+        for opt in _optimizers(trainer):
             for p, state in opt.state.items():
                 before = snap["opt"].get(p, {})
                 for k, v in state.items():
@@ -61,22 +63,21 @@ def static_buffer(shape: tuple[int, ...], dtype: torch.dtype, device: torch.devi
 class GraphedStep:
     """``trainer.step`` for one fixed batch shape, replayed from a CUDA graph."""
 
-    def __init__(self, trainer: Trainer, batch_shape: tuple[int, int, int, int],
+    def __init__(self, trainer: TrainerBase, batch_shape: tuple[int, int, int, int],
                  warmup: int = 3, stream: torch.cuda.Stream | None = None,
                  teacher: list[tuple[tuple[int, ...], torch.dtype]] | None = None,
                  rng: torch.Generator | None = None) -> None:
         """``teacher``: (shape, dtype) of each of T's feature maps when the step is given
-        them (``multiad.train.teacher_features``); otherwise T runs inside the graph.
+        them (``multiad.engine.teacher_cache.teacher_features``); otherwise T runs inside the graph.
         ``rng``: the CUDA RNG state the graph draws from and advances
-        (:func:`multiad.cuda_rng.own_cuda_rng`; concurrent graphs need one each), or
+        (:func:`multiad.engine.cuda_rng.own_cuda_rng`; concurrent graphs need one each), or
         ``None`` for the default state."""
         if trainer.device.type != "cuda":
             raise RuntimeError("CUDA graphs need a CUDA device")
         self.trainer = trainer
         trainer.graph_safe = True
-        for opt in (trainer.opt_s, trainer.opt_d):
-            if opt is not None:  # step counters on the GPU (also when resumed from CPU)
-                set_adam_execution(opt, trainer.device, capturable=True)
+        for opt in _optimizers(trainer):  # step counters on the GPU (also when resumed)
+            set_execution(opt, trainer.device, capturable=True)
         self.stream = stream or torch.cuda.Stream(trainer.device)
         fmt = trainer.memory_format()
         self.static_x = static_buffer(batch_shape, torch.float32, trainer.device, fmt)

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from multiad.losses import cosine_distance_map
-from multiad.mff import MultiScaleFusion
+from multiad.methods.multiad.loss import cosine_distance_map
+from multiad.methods.multiad.mff import MultiScaleFusion
 
 MAP_FUSIONS = ("sum", "product")
 

@@ -1,0 +1,79 @@
+"""A run folder on disk: its configuration, checkpoints, losses, and the trained model.
+
+``config.yaml`` (written first), ``checkpoint.pt`` (atomically, every
+``checkpoint_every`` epochs, with optimiser and RNG states), ``losses.csv``, and at the end
+``model.pt`` and ``train.json`` (written last: a folder with both is complete).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from multiad.atomic import atomic_write
+from multiad.config import RunConfig, RunConfigMismatch
+
+
+def save_torch(path: Path, obj: Any) -> None:
+    """torch.save, atomically."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write(path, lambda fh: fh.write(buf.getbuffer()), binary=True)
+
+
+def comparable_config(d: dict[str, Any]) -> dict[str, Any]:
+    """Config minus the keys a resumed run may change (epochs, device, evaluation batch,
+    how the step is executed); keys added to ``RunConfig`` later count at their default."""
+    full = RunConfig.from_dict(d).validate().to_dict()  # what was left open, made concrete
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in full.items()}
+    for key in ("epochs", "device", "eval_batch_size", "compile", "compile_mode", "cuda_graph",
+                "cache_teacher", "checkpoint_every", "keep_checkpoint"):
+        out["train"].pop(key, None)
+    out["data"].pop("cache_dir", None)
+    return out
+
+
+TRAINING_FILES = ("checkpoint.pt", "model.pt", "losses.csv")  # what a run has trained
+
+
+def check_run_dir(cfg: RunConfig, run_dir: Path) -> None:
+    """Refuse a folder that holds training of another configuration. A ``config.yaml``
+    alone (a run that stopped before its first epoch, e.g. at a wrong data path) is
+    simply replaced by the new one."""
+    existing = run_dir / "config.yaml"
+    trained = any((run_dir / f).exists() for f in TRAINING_FILES)
+    if existing.exists() and trained:
+        old = RunConfig.load(existing)
+        if comparable_config(old.to_dict()) != comparable_config(cfg.to_dict()):
+            raise RunConfigMismatch(
+                f"{existing}: this run folder holds a run with a different configuration. "
+                "Use another output folder, or --fresh to discard the old run.")
+
+
+def set_determinism(cfg: RunConfig) -> None:
+    torch.manual_seed(cfg.train.seed)
+    # deterministic: the same run twice gives the same weights; otherwise cuDNN may pick
+    # its fastest (autotuned, possibly non-deterministic) kernels
+    torch.backends.cudnn.benchmark = not cfg.train.deterministic
+    torch.backends.cudnn.deterministic = cfg.train.deterministic
+
+
+def write_losses(path: Path, losses: list[dict[str, float]], keys: Sequence[str]) -> None:
+    def write(fh: Any) -> None:
+        w = csv.DictWriter(fh, fieldnames=["epoch", *keys, "seconds"], extrasaction="ignore")
+        w.writeheader()
+        w.writerows(losses)
+    atomic_write(path, write)
+
+
+def is_complete(cfg: RunConfig, run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` holds a finished training of at least ``cfg``'s epochs."""
+    done = Path(run_dir) / "train.json"  # written last, after model.pt
+    return (Path(run_dir) / "model.pt").exists() and done.exists() \
+        and json.loads(done.read_text()).get("epochs", -1) >= cfg.train.epochs

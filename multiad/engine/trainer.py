@@ -1,0 +1,107 @@
+"""What the engine needs of a trained method: :class:`TrainerBase`.
+
+A method's trainer owns its networks, its optimisers and its step (Multi-AD: a D step,
+then an S step; STFPM: one SGD step); the engine (:mod:`multiad.engine.loop`) owns the
+epochs, the data order, checkpoints and resume, progress, concurrency, CUDA graphs and the
+teacher-feature cache, and needs nothing else of a method than this class says.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from multiad.backbones import FrozenBackbone
+from multiad.config import RunConfig
+from multiad.data import normalize
+from multiad.engine.optim import set_execution
+
+
+class TrainerBase:
+    """A trained method during training. Subclasses set ``teacher`` and implement
+    ``modules``, ``optimizers``, ``step``, ``finish`` and ``inference_state``."""
+
+    loss_keys: ClassVar[tuple[str, ...]] = ()  # the columns of losses.csv, in order
+    teacher: FrozenBackbone
+
+    def __init__(self, cfg: RunConfig, device: torch.device) -> None:
+        self.cfg = cfg
+        self.device = device
+        self.graph_safe = False  # autocast without its weight cache (needed for CUDA graphs)
+
+    # --- what a method provides ---------------------------------------------------------
+    def modules(self) -> dict[str, nn.Module]:
+        """The trained networks by name (their state goes into checkpoints)."""
+        raise NotImplementedError
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer | None]:
+        """The optimisers by name (``None`` for one the configuration switches off)."""
+        raise NotImplementedError
+
+    def step(self, x: torch.Tensor, t_feats: list[torch.Tensor] | None = None
+             ) -> dict[str, torch.Tensor]:
+        """One optimisation step on a prepared batch; detached losses (no host sync).
+        ``t_feats``: the teacher's features of ``x`` when known (the engine's cache)."""
+        raise NotImplementedError
+
+    def finish(self, images_u8: torch.Tensor, progress: bool = True) -> dict[str, Any]:
+        """After the last epoch (e.g. Multi-AD's Ψ calibration); what it returns is recorded
+        in ``train.json`` and ``model.pt``'s meta."""
+        return {}
+
+    def inference_state(self) -> dict[str, Any]:
+        """What ``model.pt`` keeps for evaluation (the method's ``load`` reads it back)."""
+        raise NotImplementedError
+
+    # --- shared ---------------------------------------------------------------------------
+    def autocast(self) -> torch.autocast:
+        on = self.cfg.train.amp and self.device.type == "cuda"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=on,
+                              cache_enabled=not self.graph_safe)
+
+    def memory_format(self) -> torch.memory_format:
+        """The layout of images and features in the step (channels-last on CUDA)."""
+        if self.device.type == "cuda" and self.cfg.train.channels_last:
+            return torch.channels_last
+        return torch.contiguous_format
+
+    def prepare(self, images_u8: torch.Tensor) -> torch.Tensor:
+        """uint8 images → the teacher's normalised input, on the device, in the step's layout."""
+        t = self.teacher
+        x = normalize(images_u8.to(self.device, non_blocking=True), t.mean, t.std)
+        return x.contiguous(memory_format=self.memory_format())
+
+    @torch.no_grad()
+    def teacher_forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """T's features as the step takes them (for the engine's cache), under autocast."""
+        with self.autocast():
+            return self.teacher(x)
+
+    def state(self, epoch: int, losses: list[dict[str, float]]) -> dict[str, Any]:
+        """A checkpoint: weights, optimiser and RNG states, losses so far."""
+        rng = {"torch": torch.get_rng_state()}  # e.g. dropout; the data order is (seed, epoch)
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {"epoch": epoch, "config": self.cfg.to_dict(),
+                **{name: m.state_dict() for name, m in self.modules().items()},
+                **{name: opt.state_dict() if opt is not None else None
+                   for name, opt in self.optimizers().items()},
+                "rng": rng, "losses": losses}
+
+    def load_state(self, state: dict[str, Any]) -> tuple[int, list[dict[str, float]]]:
+        for name, m in self.modules().items():
+            m.load_state_dict(state[name])
+        for name, opt in self.optimizers().items():
+            if opt is None:
+                continue
+            capturable = bool(opt.param_groups[0].get("capturable", False))
+            opt.load_state_dict(state[name])  # brings back the saved run's execution too
+            set_execution(opt, self.device, capturable=capturable)
+        rng = state["rng"]
+        # a checkpoint loaded with map_location=cuda has its RNG states on the GPU too
+        torch.set_rng_state(rng["torch"].cpu())
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"].cpu(), self.device)
+        return int(state["epoch"]), list(state["losses"])

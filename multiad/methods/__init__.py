@@ -1,0 +1,35 @@
+"""Every anomaly-detection method of the package, by name, behind one interface
+(:mod:`multiad.methods.base`).
+
+| name | paper | kind | reference teacher |
+| --- | --- | --- | --- |
+| ``multiad`` | Multi-AD (Rahmaniar & Suzuki, arXiv 2602.05426) | trained | WRN-50-2 |
+
+A method's module (``multiad/methods/<name>/``) provides ``build(cfg, device)`` (a
+:class:`~multiad.engine.trainer.TrainerBase` for a trained method), ``load(cfg, blob,
+device, overrides)`` (an :class:`~multiad.methods.base.InferenceModel` from ``model.pt``)
+and ``combiner(cfg, meta)`` (its map combination, for figures rebuilt from stored maps).
+"""
+
+from __future__ import annotations
+
+from multiad.methods.base import AnomalyOutput, InferenceModel, MapCombiner, MethodSpec
+
+METHODS: dict[str, MethodSpec] = {s.name: s for s in (
+    MethodSpec(
+        "multiad", "Multi-AD", "trained", "wide_resnet50_2", "multiad.methods.multiad.method",
+        section="model", layer_names=("M1", "M2", "M3", "M4"),
+        schedule={"epochs": 250, "batch_size": 16, "lr": 1e-3, "betas": (0.9, 0.999)},
+        reference="Rahmaniar & Suzuki, arXiv 2602.05426 (the paper reproduced here)",
+        eval_only_keys=("mff", "mff_relu", "map_fusion", "sigma")),
+)}
+
+
+def get_method(name: str) -> MethodSpec:
+    if name not in METHODS:
+        raise ValueError(f"method {name!r} unknown; use one of {', '.join(METHODS)}")
+    return METHODS[name]
+
+
+__all__ = ["METHODS", "AnomalyOutput", "InferenceModel", "MapCombiner", "MethodSpec",
+           "get_method"]

@@ -1,0 +1,160 @@
+"""Multi-AD's training, Algorithm 1: per batch a D step (S frozen), then an S step (D frozen).
+
+Adam for S and D (paper §4: lr 1e-3, batch 16, 250 epochs); T is never updated. After the
+last epoch Ψ (MFF) is calibrated on the training maps (METHOD_SPEC §7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from multiad.backbones import build_backbone
+from multiad.config import RunConfig
+from multiad.engine.optim import allow_recompiles, execution
+from multiad.engine.trainer import TrainerBase
+from multiad.gaussian import gaussian_blur
+from multiad.methods.multiad.anomaly_map import fuse_maps, image_score
+from multiad.methods.multiad.discriminator import FeatureDiscriminator
+from multiad.methods.multiad.loss import (
+    adversarial_loss,
+    discriminator_loss,
+    distillation_loss,
+    l2_normalize,
+    student_loss,
+)
+from multiad.methods.multiad.mff import MapMoments
+from multiad.methods.multiad.torch_model import MultiADModel
+
+
+class MultiADTrainer(TrainerBase):
+    """Everything Algorithm 1 updates — S, the discriminators D and their optimisers."""
+
+    loss_keys: ClassVar[tuple[str, ...]] = ("L_G", "L_adv", "L_D", "L_S")
+
+    def __init__(self, cfg: RunConfig, device: torch.device) -> None:
+        cfg = cfg.validate()  # the reference backbone and schedule where left open
+        super().__init__(cfg, device)
+        torch.manual_seed(cfg.train.seed)  # student and D initialisation
+        self.model = MultiADModel(cfg.model, build_backbone(cfg.teacher.backbone,
+                                                            cfg.teacher.weights))
+        self.teacher = self.model.teacher
+        info = self.teacher.feature_info
+        sides = info.spatial(cfg.data.image_size)
+        self.discriminators = nn.ModuleDict()
+        if cfg.model.discriminator:
+            for s in cfg.model.d_stages:
+                self.discriminators[str(s)] = FeatureDiscriminator(
+                    info.channels[s - 1], (sides[s - 1], sides[s - 1]),
+                    dropout=cfg.model.d_dropout)
+        self.model.to(device)
+        self.discriminators.to(device)
+        if device.type == "cuda" and cfg.train.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+            self.discriminators.to(memory_format=torch.channels_last)
+        adam = {"lr": cfg.train.lr, "betas": tuple(cfg.train.betas), **execution(device)}
+        self.opt_s = torch.optim.Adam(self.model.student.parameters(), **adam)
+        self.opt_d = (torch.optim.Adam(self.discriminators.parameters(), **adam)
+                      if len(self.discriminators) else None)
+        # the callables used in the step: the modules, or their torch.compile'd versions
+        self.teacher_fn: Callable[[torch.Tensor], list[torch.Tensor]] = self.model.teacher
+        self.student_fn: Callable[[torch.Tensor], list[torch.Tensor]] = self.model.student
+        self.distill_fn: Callable[..., torch.Tensor] = distillation_loss
+        if cfg.train.compile and device.type == "cuda":
+            # fuses BN, ReLU, SE scaling and residual adds (the memory-bound bulk of a step),
+            # and L_G's normalise–multiply–sum over the four feature pairs and its backward;
+            # the modules themselves (and their state_dict keys) stay as they are
+            allow_recompiles()
+            mode = cfg.train.compile_mode
+            self.teacher_fn = torch.compile(self.model.teacher, mode=mode)
+            self.student_fn = torch.compile(self.model.student, mode=mode)
+            self.distill_fn = torch.compile(distillation_loss, mode=mode)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"student": self.model.student, "discriminators": self.discriminators}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer | None]:
+        return {"opt_s": self.opt_s, "opt_d": self.opt_d}
+
+    def step(self, x: torch.Tensor, t_feats: list[torch.Tensor] | None = None
+             ) -> dict[str, torch.Tensor]:
+        """One batch of Algorithm 1. Returns detached losses (no host sync).
+
+        ``t_feats``: T's features of ``x`` when already known (the engine's cache);
+        otherwise T runs here.
+        """
+        lam = self.cfg.model.lambda_adv
+        self.model.student.train()
+        with self.autocast():
+            if t_feats is None:
+                t_feats = self.teacher_fn(x)
+            s_feats = self.student_fn(x)
+        out: dict[str, torch.Tensor] = {}
+        l_adv = None
+        if self.opt_d is not None:
+            # D step (Eq. 10): S's features are detached, so S is not updated.
+            self.discriminators.train()
+            self.discriminators.requires_grad_(True)
+            self.opt_d.zero_grad(set_to_none=True)
+            l_d = x.new_zeros((), dtype=torch.float32)
+            for key, disc in self.discriminators.items():
+                n = int(key) - 1
+                with self.autocast():
+                    real = disc(l2_normalize(t_feats[n]))
+                    fake = disc(l2_normalize(s_feats[n].detach()))
+                l_d = l_d + discriminator_loss(real, fake)
+            l_d.backward()
+            self.opt_d.step()
+            out["L_D"] = l_d.detach()
+            # S step (Eqs. 11–12): D is frozen, its gradients are not needed.
+            self.discriminators.requires_grad_(False)
+            l_adv = x.new_zeros((), dtype=torch.float32)
+            for key, disc in self.discriminators.items():
+                with self.autocast():
+                    fake = disc(l2_normalize(s_feats[int(key) - 1]))
+                l_adv = l_adv + adversarial_loss(fake)
+            out["L_adv"] = l_adv.detach()
+        l_g = self.distill_fn(t_feats, s_feats)
+        l_s = student_loss(l_g, l_adv, lam)
+        self.opt_s.zero_grad(set_to_none=True)
+        l_s.backward()
+        self.opt_s.step()
+        out["L_G"] = l_g.detach()
+        out["L_S"] = l_s.detach()
+        return out
+
+    @torch.no_grad()
+    def finish(self, images_u8: torch.Tensor, progress: bool = True) -> dict[str, Any]:
+        """Fit Ψ's BN statistics to the normal training maps (METHOD_SPEC §7) and record the
+        training images' own scores (a reference for ``predict``)."""
+        model = self.model
+        model.eval()
+        bs = self.cfg.train.eval_batch_size
+        moments = MapMoments(len(self.teacher.feature_info.channels))
+        kept = []  # layer maps are small (native resolution): one pass serves both uses
+        for i in tqdm(range(0, len(images_u8), bs), desc="calibrating MFF",
+                      disable=not progress, leave=False):
+            with self.autocast():
+                maps = [m.float() for m in model.maps(self.prepare(images_u8[i:i + bs]))]
+            moments.update(maps)
+            kept.append(maps)
+        stats = moments.result()
+        if model.mff is not None:
+            model.mff.calibrate(stats)
+        size = (images_u8.shape[-2], images_u8.shape[-1])
+        scores = [image_score(gaussian_blur(fuse_maps(maps, size, model.mff,
+                                                      self.cfg.model.map_fusion),
+                                            self.cfg.model.sigma)).cpu() for maps in kept]
+        s = torch.cat(scores).double().numpy()
+        return {"map_stats": [{"mean": m, "var": v} for m, v in stats],
+                "train_scores": {"max": float(s.max()), "p99": float(np.quantile(s, 0.99)),
+                                 "mean": float(s.mean())}}
+
+    def inference_state(self) -> dict[str, Any]:
+        return {"student": self.model.student.state_dict(),
+                "mff": self.model.mff.state_dict() if self.model.mff else None}
