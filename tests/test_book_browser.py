@@ -20,7 +20,6 @@ import functools
 import http.server
 import os
 import re
-import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
+from browser_helpers import chromium, is_loopback
 
 try:
     from playwright.sync_api import Error as PlaywrightError
@@ -44,7 +44,6 @@ REPO = Path(__file__).resolve().parents[1]
 BOOK_DIR = Path(os.environ.get("MULTIAD_BOOK_HTML") or REPO / "_build" / "html").resolve()
 REQUIRED = os.environ.get("MULTIAD_BROWSER_TEST", "").lower() == "required"
 EXPECT_PLOTLY = os.environ.get("MULTIAD_BOOK_EXPECT_PLOTLY", "") == "1"
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 # Folders of the build that hold assets or sources, not pages (``_static`` has two theme
 # template fragments, ``*-macros.html``, that are not standalone pages).
 SKIP_DIRS = {"_static", "_sources", "_images", "_downloads", ".doctrees"}
@@ -115,14 +114,6 @@ def _anchors(path: Path) -> frozenset[str]:
     return frozenset(parser.ids)
 
 
-def _is_loopback(url: str) -> bool:
-    """True for URLs served by this machine (or not fetched from anywhere: data, blob)."""
-    parts = urlsplit(url)
-    if parts.scheme in ("data", "blob", "about", "javascript", "mailto"):
-        return True
-    return (parts.hostname or "") in LOOPBACK_HOSTS
-
-
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     """Static file handler without the per-request log lines.
 
@@ -174,21 +165,12 @@ def server(book_dir: Path) -> Iterator[str]:
         httpd.server_close()
 
 
-def _chromium() -> str | None:
-    """Debian's chromium binary (``$MULTIAD_CHROMIUM`` overrides)."""
-    for candidate in (os.environ.get("MULTIAD_CHROMIUM"), shutil.which("chromium"),
-                      "/usr/bin/chromium", shutil.which("chromium-browser")):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
 @pytest.fixture(scope="module")
 def session(server: str) -> Iterator[Session]:
     """One chromium and one context; every non-loopback request is aborted and recorded."""
     if sync_playwright is None:
         _unavailable("playwright is not installed (pip install -e '.[book]')")
-    executable = _chromium()
+    executable = chromium()
     if executable is None:
         _unavailable("Debian chromium not found (apt-get install -y chromium)")
     with sync_playwright() as pw:
@@ -198,7 +180,7 @@ def session(server: str) -> Iterator[Session]:
 
         def route(route: Any) -> None:
             url = route.request.url
-            if _is_loopback(url):
+            if is_loopback(url):
                 route.continue_()
             else:
                 state.blocked.append(url)
@@ -413,7 +395,7 @@ def test_page(session: Session, book_dir: Path, rel: str) -> None:
     def on_console(msg: Any) -> None:
         # an error located at a non-loopback URL is one of our aborts, reported as such below
         url = (msg.location or {}).get("url", "")
-        if msg.type == "error" and not _allowed(msg.text) and _is_loopback(url or "about:"):
+        if msg.type == "error" and not _allowed(msg.text) and is_loopback(url or "about:"):
             console.append(msg.text)
 
     def on_response(response: Any) -> None:

@@ -29,7 +29,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -39,17 +38,16 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
+from browser_helpers import chromium, is_loopback
 
 from multiad import lab
 
 REPO = Path(__file__).resolve().parents[1]
 REQUIRED = os.environ.get("MULTIAD_BROWSER_TEST", "").lower() == "required"
 SHOTS = os.environ.get("MULTIAD_LAB_SCREENSHOTS")
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 WIDGET_EXTENSION = "@jupyter-widgets/jupyterlab-manager"
 # What a broken widget or kernel shows: a raised cell or callback, a missing front end
 ERRORS = re.compile(r"Traceback|Error displaying widget|Model class '?[\w.@/-]+'? .*not found|"
@@ -125,23 +123,6 @@ def _unavailable(reason: str) -> None:
     if REQUIRED:
         pytest.fail(f"{reason} (MULTIAD_BROWSER_TEST=required)", pytrace=False)
     pytest.skip(reason)
-
-
-def _chromium() -> str | None:
-    """Debian's chromium binary (``$MULTIAD_CHROMIUM`` overrides)."""
-    for candidate in (os.environ.get("MULTIAD_CHROMIUM"), shutil.which("chromium"),
-                      "/usr/bin/chromium", shutil.which("chromium-browser")):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
-def _is_loopback(url: str) -> bool:
-    """True for URLs served by this machine (or not fetched from anywhere: data, blob)."""
-    parts = urlsplit(url)
-    if parts.scheme in ("data", "blob", "about", "javascript"):
-        return True
-    return (parts.hostname or "") in LOOPBACK_HOSTS
 
 
 def _demo_results(root: Path) -> Path:
@@ -312,7 +293,7 @@ def _browser(executable: str) -> Iterator[tuple[Any, dict[str, list[Any]]]]:
     seen: dict[str, list[Any]] = {"blocked": [], "console": [], "frames": [], "ws": []}
 
     def route(route: Any) -> None:
-        if _is_loopback(route.request.url):
+        if is_loopback(route.request.url):
             route.continue_()
         else:
             seen["blocked"].append(route.request.url)
@@ -320,12 +301,12 @@ def _browser(executable: str) -> Iterator[tuple[Any, dict[str, list[Any]]]]:
 
     def on_console(msg: Any) -> None:
         url = (msg.location or {}).get("url", "")
-        if msg.type == "error" and _is_loopback(url or "about:"):
+        if msg.type == "error" and is_loopback(url or "about:"):
             seen["console"].append(msg.text)
 
     def on_websocket(ws: Any) -> None:
         seen["ws"].append(ws.url)
-        if not _is_loopback(ws.url):
+        if not is_loopback(ws.url):
             seen["blocked"].append(ws.url)
         ws.on("framereceived", lambda f: seen["frames"].append(
             f.encode("utf-8", "replace") if isinstance(f, str) else bytes(f)))
@@ -439,7 +420,7 @@ def test_explorer_live_in_jupyterlab(tmp_path: Path) -> None:
                         ("jupyterlab_widgets", "jupyterlab_widgets (ipywidgets 8) is missing")):
         if importlib.util.find_spec(module) is None:
             _unavailable(why)
-    executable = _chromium()
+    executable = chromium()
     if executable is None:
         _unavailable("Debian chromium not found (apt-get install -y chromium)")
     shots = Path(SHOTS) if SHOTS else tmp_path / "shots"

@@ -11,6 +11,7 @@ from torch import nn
 
 from multiad.methods.multiad.fusion import StageFusion
 from multiad.methods.multiad.se import SqueezeExcitation
+from multiad.methods.multiad.student_base import FusedStudent
 
 STAGE_BLOCKS = (3, 4, 6, 3)  # WRN-50
 STAGE_PLANES = (64, 128, 256, 512)
@@ -48,7 +49,7 @@ class SEBottleneck(nn.Module):
         return self.relu(out + self.downsample(x))
 
 
-class SEDilatedWideResNet(nn.Module):
+class SEDilatedWideResNet(FusedStudent):
     """The student trunk plus optional fusion heads; ``forward`` returns the 4 distilled maps.
 
     Args:
@@ -81,28 +82,4 @@ class SEDilatedWideResNet(nn.Module):
         channels = [p * EXPANSION for p in STAGE_PLANES]
         self.fusion = nn.ModuleList(
             [StageFusion(channels[n - 1], channels[n]) for n in range(1, 4)]) if fusion else None
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-
-    def trunk(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The four stage outputs F_S^1..F_S^4 of the SE-dilated trunk."""
-        feats = []
-        x = self.stem(x)
-        for stage in self.stages:
-            x = stage(x)
-            feats.append(x)
-        return feats
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        feats = self.trunk(x)
-        if self.fusion is None:
-            return feats
-        return [feats[0]] + [head(feats[n - 1], feats[n])
-                             for n, head in zip(range(1, 4), self.fusion, strict=True)]
+        self.init_weights()

@@ -29,6 +29,7 @@ from torch import nn
 
 from multiad.methods.multiad.fusion import StageFusion
 from multiad.methods.multiad.se import SqueezeExcitation
+from multiad.methods.multiad.student_base import FusedStudent
 
 BN_EPS = 1e-3  # as the TensorFlow-trained teacher
 
@@ -87,7 +88,7 @@ class SEMBConv(nn.Module):
         return out + x if self.skip else out
 
 
-class SEDilatedEfficientNetLite(nn.Module):
+class SEDilatedEfficientNetLite(FusedStudent):
     """The student trunk plus optional fusion heads; ``forward`` returns the 4 distilled
     maps (the teacher's feature shapes)."""
 
@@ -108,24 +109,4 @@ class SEDilatedEfficientNetLite(nn.Module):
             [StageFusion(channels[n - 1], channels[n], relu=False)
              for n in range(1, len(channels))]
         ) if fusion else None
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-
-    def trunk(self, x: torch.Tensor) -> list[torch.Tensor]:
-        feats = []
-        x = self.stem(x)
-        for stage in self.stages:
-            x = stage(x)
-            feats.append(x)
-        return feats
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        feats = self.trunk(x)
-        if self.fusion is None:
-            return feats
-        return [feats[0]] + [head(feats[n - 1], feats[n])
-                             for n, head in enumerate(self.fusion, start=1)]
+        self.init_weights()
