@@ -9,6 +9,7 @@ from pathlib import Path
 
 from multiad.backbones import BACKBONES, WeightsError
 from multiad.config import DATA_KINDS, RunConfig, RunConfigMismatch
+from multiad.methods import METHODS
 
 EPILOG = """examples:
   multiad run --data synthetic --category texture --out runs/demo --set train.epochs=5
@@ -52,9 +53,13 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 …")
+    p.add_argument("--method", choices=list(METHODS),
+                   help="multiad (default, the paper's method) or a baseline: "
+                        + ", ".join(n for n in METHODS if n != "multiad"))
     p.add_argument("--backbone", choices=list(BACKBONES),
-                   help="the frozen teacher: wide_resnet50_2 (default, the paper's), or "
-                        "efficientnet_lite0/2 (pretrained, installed offline)")
+                   help="the frozen teacher (default: the method's reference, e.g. "
+                        "wide_resnet50_2 for Multi-AD), or efficientnet_lite0/2 (pretrained, "
+                        "installed offline)")
     p.add_argument("--teacher-weights",
                    help="imagenet (default: the backbone's pretrained file), a path to it, "
                         "auto (the backbone's file if it can be had, else the offline "

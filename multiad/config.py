@@ -19,6 +19,9 @@ from typing import Any
 
 import yaml
 
+from multiad.methods.padim.config import PadimConfig
+from multiad.methods.patchcore.config import PatchCoreConfig
+
 
 class RunConfigMismatch(RuntimeError):
     """A run folder already holds a run made with another configuration."""
@@ -104,7 +107,8 @@ class TrainConfig:
 
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "teacher": TeacherConfig,
-                             "model": ModelConfig, "train": TrainConfig}
+                             "model": ModelConfig, "train": TrainConfig,
+                             "padim": PadimConfig, "patchcore": PatchCoreConfig}
 # keys that moved between sections; old run folders' configs still load
 MOVED_KEYS = {("model", "backbone"): ("teacher", "backbone"),
               ("model", "teacher_weights"): ("teacher", "weights")}
@@ -117,6 +121,8 @@ class RunConfig:
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    padim: PadimConfig = field(default_factory=PadimConfig)
+    patchcore: PatchCoreConfig = field(default_factory=PatchCoreConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(asdict(self))
@@ -189,6 +195,8 @@ class RunConfig:
                     for k, v in (("epochs", self.train.epochs),
                                  ("batch_size", self.train.batch_size),
                                  ("lr", self.train.lr), ("betas", self.train.betas))}
+        if not spec.trained:
+            schedule["epochs"] = 0  # a fitted method makes one pass over the data
         if schedule["betas"] is not None:
             schedule["betas"] = tuple(schedule["betas"])
         if (schedule["batch_size"] or 0) < 1 or (schedule["epochs"] or 0) < 0:

@@ -135,6 +135,7 @@ def evaluate(run_dir: str | Path, *, device: str = "auto", progress: bool = True
     run_dir.mkdir(parents=True, exist_ok=True)
     dev = select_device(device)
     model, cfg, meta = load_trained(trained_dir, dev, model_overrides)
+    spec = get_method(cfg.method)
     data, split = load_split(cfg.data, "test", progress)
     res = infer(model, split.images, dev, cfg.train.eval_batch_size, cfg.train.amp, progress,
                 desc=f"evaluate {data.name}")
@@ -152,13 +153,12 @@ def evaluate(run_dir: str | Path, *, device: str = "auto", progress: bool = True
         save_explorer_data(run_dir / "explorer.npz", _to_rgb_u8(split.images),
                            split.masks.numpy(), [m.float().numpy() for m in res.layer_maps],
                            res.smoothed.numpy(), res.scores.numpy(), labels, split.defects,
-                           split.paths)
+                           split.paths, layer_names=spec.layer_names)
         with atomic_path(run_dir / "maps.npz") as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(fh, scores=res.scores.numpy(), labels=labels,
                                 defects=np.array(split.defects), paths=np.array(split.paths),
                                 **{name: m.numpy() for name, m in zip(
-                                    get_method(cfg.method).layer_names, res.layer_maps,
-                                    strict=True)})
+                                    spec.layer_names, res.layer_maps, strict=True)})
     result = {
         "metrics": metrics,
         "run": str(run_dir),

@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
     from multiad.explore_widgets import ExplorerUI
 
+# Multi-AD's maps; another method stores its own layer maps (``MethodSpec.layer_names``)
 MAP_NAMES: tuple[str, ...] = ("fused", "M1", "M2", "M3", "M4")
 LAYER_NAMES: tuple[str, ...] = MAP_NAMES[1:]
 EXPLORER_FILE = "explorer.npz"
@@ -173,14 +174,16 @@ def save_explorer_data(path: str | Path, images_rgb_u8: np.ndarray, masks: np.nd
                        layer_maps: Sequence[np.ndarray], smoothed: np.ndarray,
                        scores: np.ndarray, labels: np.ndarray, defects: Sequence[str],
                        paths: Sequence[str], max_images: int = 24,
-                       max_size: int | None = 256) -> Path:
+                       max_size: int | None = 256,
+                       layer_names: Sequence[str] = LAYER_NAMES) -> Path:
     """Write the explorer's subset of a test split to ``path`` (an ``explorer.npz``), atomically.
 
-    Inputs are the whole test split: images N×H×W×3 uint8, masks N×H×W, the four layer maps
-    N×h_n×w_n, the fused smoothed map N×H×W, scores, labels, defect types and paths.
+    Inputs are the whole test split: images N×H×W×3 uint8, masks N×H×W, the method's layer
+    maps N×h_n×w_n (``layer_names``: Multi-AD's M1–M4 by default), the fused smoothed map
+    N×H×W, scores, labels, defect types and paths.
     Kept: the images chosen by ``select_subset`` (at most ``max_images``), resized so the
     longer side is at most ``max_size``. Each layer map is upsampled bilinearly to the image
-    size; every map type (fused, M1–M4) is quantised to uint8 on its own [vmin, vmax]
+    size; every map type (fused and each layer) is quantised to uint8 on its own [vmin, vmax]
     (its minimum and maximum over the kept images), stored with it.
     """
     images = np.asarray(images_rgb_u8)
@@ -192,8 +195,10 @@ def save_explorer_data(path: str | Path, images_rgb_u8: np.ndarray, masks: np.nd
     if masks.shape != (n, h, w) or smoothed.shape != (n, h, w):
         raise ValueError(f"masks {masks.shape} and smoothed {smoothed.shape} must be "
                          f"{(n, h, w)} like the images")
-    if len(layer_maps) != len(LAYER_NAMES):
-        raise ValueError(f"expected {len(LAYER_NAMES)} layer maps, got {len(layer_maps)}")
+    if len(layer_maps) != len(layer_names):
+        raise ValueError(f"expected {len(layer_names)} layer maps ({', '.join(layer_names)}), "
+                         f"got {len(layer_maps)}")
+    map_names = ("fused", *layer_names)
     layers = [_squeeze_channel(m) for m in layer_maps]
     if any(m.ndim != 3 or len(m) != n for m in layers):
         raise ValueError(f"layer maps must be N×h×w, got {[m.shape for m in layers]}")
@@ -207,17 +212,17 @@ def save_explorer_data(path: str | Path, images_rgb_u8: np.ndarray, masks: np.nd
     else:
         sel_images = images[idx]
     maps = {"fused": _resize(smoothed[idx].astype(np.float32), size)}
-    for name, m in zip(LAYER_NAMES, layers, strict=True):
+    for name, m in zip(layer_names, layers, strict=True):
         maps[name] = _resize(m[idx].astype(np.float32), size)
-    vmin = np.array([float(maps[k].min()) if len(idx) else 0.0 for k in MAP_NAMES])
-    vmax = np.array([float(maps[k].max()) if len(idx) else 0.0 for k in MAP_NAMES])
+    vmin = np.array([float(maps[k].min()) if len(idx) else 0.0 for k in map_names])
+    vmax = np.array([float(maps[k].max()) if len(idx) else 0.0 for k in map_names])
     codes = {f"q_{k}_dx": row_delta(quantise(maps[k], vmin[j], vmax[j]))
-             for j, k in enumerate(MAP_NAMES)}
+             for j, k in enumerate(map_names)}
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(
             fh, version=np.array(FORMAT_VERSION), encoding=np.array(ENCODING),
             images_dx=row_delta(sel_images), masks=sel_masks,
-            map_names=np.array(MAP_NAMES), vmin=vmin, vmax=vmax,
+            map_names=np.array(map_names), vmin=vmin, vmax=vmax,
             scores=np.asarray(scores, dtype=np.float32)[idx],
             labels=np.asarray(labels).astype(np.int8)[idx],
             defects=np.array([str(defects[i]) for i in idx], dtype=str),
@@ -244,13 +249,22 @@ class ExplorerData:
     paths: list[str]
     index: np.ndarray  # N: positions in the run's test split
     source_size: tuple[int, int]  # (H, W) the run was evaluated at
-    layer_shapes: list[tuple[int, int]]  # native (h_n, w_n) of M1–M4 at source_size
+    layer_shapes: list[tuple[int, int]]  # native (h_n, w_n) of each layer map at source_size
     rule: str
     source: str = ""  # the file it came from
     _cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.images)
+
+    @property
+    def map_names(self) -> list[str]:
+        """``fused``, then the method's layer maps (Multi-AD: M1–M4)."""
+        return list(self.codes)
+
+    @property
+    def layer_names(self) -> list[str]:
+        return self.map_names[1:]
 
     @property
     def size(self) -> tuple[int, int]:
@@ -262,7 +276,7 @@ class ExplorerData:
         return step(self.vmin[name], self.vmax[name])
 
     def map(self, name: str) -> np.ndarray:
-        """Dequantised N×H×W float32 values of map ``name`` (``MAP_NAMES``)."""
+        """Dequantised N×H×W float32 values of map ``name`` (one of ``map_names``)."""
         if name not in self._cache:
             self._cache[name] = dequantise(self.codes[name], self.vmin[name], self.vmax[name])
         return self._cache[name]
@@ -343,10 +357,10 @@ def plotly_explorer(data: ExplorerData, title: str = "", size: int = 128,
 
     Per image: the image, its ground truth, the fused map (Eq. 15) with hover showing the
     dequantised value and the ground truth, the fused map over the image, and (``layers``)
-    the layer maps M1–M4 on their native grids with hover values. Images and maps are
-    downsampled so the longer side is at most ``size``; axes are in the evaluated image's
-    pixel coordinates and zoom together. Map values are floats here (for JupyterLab);
-    ``explorer_html`` sends them to the browser as uint8 again.
+    the method's layer maps (Multi-AD: M1–M4) on their native grids with hover values.
+    Images and maps are downsampled so the longer side is at most ``size``; axes are in the
+    evaluated image's pixel coordinates and zoom together. Map values are floats here (for
+    JupyterLab); ``explorer_html`` sends them to the browser as uint8 again.
     """
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -367,7 +381,8 @@ def plotly_explorer(data: ExplorerData, title: str = "", size: int = 128,
     fused = _resize(data.map("fused"), (sh, sw))
     f_lo, f_hi = _display_range(data.map("fused"))
     layer_grids: dict[str, np.ndarray] = {}
-    for name, (lh, lw) in zip(LAYER_NAMES, data.layer_shapes, strict=True):
+    layer_names = data.layer_names[:4]  # one row of four panels
+    for name, (lh, lw) in zip(layer_names, data.layer_shapes, strict=False):
         layer_grids[name] = _resize(data.map(name), (min(lh, sh), min(lw, sw)))
     fused_step = data.step("fused")
 
@@ -375,7 +390,7 @@ def plotly_explorer(data: ExplorerData, title: str = "", size: int = 128,
     names = ["image", "ground truth", "fused map (Eq. 15)", "fused map over image"]
     if layers:
         names += [f"{k} ({gh}×{gw})" for k, (gh, gw) in
-                  ((k, layer_grids[k].shape[1:]) for k in LAYER_NAMES)]
+                  ((k, layer_grids[k].shape[1:]) for k in layer_names)]
     fig = make_subplots(rows=rows, cols=4, subplot_titles=names, horizontal_spacing=0.015,
                         vertical_spacing=0.07)
 
@@ -393,7 +408,7 @@ def plotly_explorer(data: ExplorerData, title: str = "", size: int = 128,
             {"type": "image", "source": _data_uri(overlay(images[i], fused[i], f_lo, f_hi))},
         ]
         if layers:
-            traces += [{"type": "heatmap", "z": layer_grids[k][i]} for k in LAYER_NAMES]
+            traces += [{"type": "heatmap", "z": layer_grids[k][i]} for k in layer_names]
         return traces
 
     first = [{k: v for k, v in t.items() if k != "type"} for t in frame_traces(0)]
@@ -408,7 +423,7 @@ def plotly_explorer(data: ExplorerData, title: str = "", size: int = 128,
                        "x %{x:.0f}, y %{y:.0f}<extra></extra>")), 1, 3)
     fig.add_trace(go.Image(**first[3], **img_trace("fused over image")), 1, 4)
     if layers:
-        for c, k in enumerate(LAYER_NAMES):
+        for c, k in enumerate(layer_names):
             gh, gw = layer_grids[k].shape[1:]
             ly, lx = src_h / gh, src_w / gw
             lo, hi = _display_range(data.map(k))

@@ -1,11 +1,11 @@
 """The live ipywidgets heatmap explorer for JupyterLab (``widget_explorer``).
 
 Pickers, from coarse to fine: dataset → method → run (seed) → image (with previous/next
-buttons); then the map (fused, Eq. 15, or the layer maps M1–M4, Eq. 13), a threshold (in
-map units, one quantisation step per notch) and the overlay opacity. Every change redraws
-one picture — image with its ground-truth outline · ground truth · map over the image ·
-pixels at or above the threshold against the ground truth — and a line with the image's
-score, label and the threshold's IoU, precision and recall.
+buttons); then the map (fused, or the method's layer maps: Multi-AD's M1–M4, Eq. 13), a
+threshold (in map units, one quantisation step per notch) and the overlay opacity. Every
+change redraws one picture — image with its ground-truth outline · ground truth · map over
+the image · pixels at or above the threshold against the ground truth — and a line with the
+image's score, label and the threshold's IoU, precision and recall.
 
 Runs are the ``runs/<dataset>/seed<k>/explorer.npz`` of a results folder
 (``find_explorer_runs``); a run's method is ``config.method`` (or a top-level ``method``) of
@@ -310,6 +310,11 @@ class ExplorerUI:
         try:
             self.image.options = [(self.data.caption(i), i) for i in range(len(self.data))]
             self.image.value = 0 if len(self.data) else None
+            names = self.data.map_names  # the run's method's maps (Multi-AD: fused, M1–M4)
+            if list(self.map_choice.options) != names:
+                self.map_choice.options = names
+            if self.map_choice.value not in names:
+                self.map_choice.value = "fused"
         finally:
             self._quiet = False
         self._reset_threshold()

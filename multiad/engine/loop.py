@@ -21,14 +21,17 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from multiad.atomic import atomic_write, write_json
+from multiad.atomic import atomic_write
 from multiad.backbones import resolve_auto_teacher
 from multiad.config import RunConfig
 from multiad.data import load_split
 from multiad.engine.cuda_rng import own_cuda_rng, using_cuda_rng
+from multiad.engine.fit import fit_run
 from multiad.engine.run_folder import (
     check_run_dir,
     is_complete,
+    run_meta,
+    save_run,
     save_torch,
     set_determinism,
     write_losses,
@@ -36,7 +39,7 @@ from multiad.engine.run_folder import (
 from multiad.engine.teacher_cache import teacher_features
 from multiad.engine.trainer import TrainerBase
 from multiad.methods import get_method
-from multiad.provenance import provenance, select_device
+from multiad.provenance import select_device
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -225,20 +228,14 @@ def _epochs(run: _Run, bar: Any, on_epoch_end: Callable[[Path, int], None] | Non
 
 
 def _save_trained(run: _Run, calib: dict[str, Any]) -> None:
-    cfg, trainer, data = run.cfg, run.trainer, run.data
-    meta = {"method": cfg.method, "config": cfg.to_dict(),
-            "teacher": trainer.teacher.source.describe(),
-            "data": {"name": data.name, "kind": data.kind, "root": str(data.root),
-                     "layout": data.layout, "counts": data.counts()},
-            "epochs": cfg.train.epochs, "losses": run.losses, **calib,
-            "provenance": provenance(trainer.device),
-            "train_wall_s": round(time.time() - run.t_start, 2),
-            "teacher_features_cached": run.t_cache is not None,
-            "cuda_graph_used": run.graphed is not None,  # the config asks; this says it ran
-            "trained_together_with": run.together}
-    save_torch(run.dir / "model.pt", {**trainer.inference_state(), "meta": meta})
+    cfg, trainer = run.cfg, run.trainer
+    meta = run_meta(cfg, trainer.teacher.source.describe(), run.data, trainer.device,
+                    run.t_start, losses=run.losses, **calib,
+                    teacher_features_cached=run.t_cache is not None,
+                    cuda_graph_used=run.graphed is not None,  # the config asks; this: it ran
+                    trained_together_with=run.together)
     write_losses(run.dir / "losses.csv", run.losses, trainer.loss_keys)
-    write_json(run.dir / "train.json", meta)
+    save_run(run.dir, trainer.inference_state(), meta)
     if not cfg.train.keep_checkpoint:
         (run.dir / "checkpoint.pt").unlink(missing_ok=True)  # model.pt holds all eval needs
 
@@ -296,6 +293,9 @@ def train_many(runs: list[tuple[RunConfig, str | Path]], *, concurrent: int = 0,
 
     def _start(cfg: RunConfig, run_dir: Path) -> None:
         # a function of its own: no local of train_many keeps a finished run alive
+        if not get_method(cfg.method).trained:  # one pass over the data: fitted right away
+            done[run_dir] = fit_run(cfg, run_dir, resume=resume, progress=progress)
+            return
         r = _open_run(cfg, run_dir, resume, progress, loaded)
         if isinstance(r, Path):
             done[run_dir] = r

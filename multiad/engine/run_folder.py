@@ -10,13 +10,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from multiad.atomic import atomic_write
+from multiad.atomic import atomic_write, write_json
 from multiad.config import RunConfig, RunConfigMismatch
 
 
@@ -77,3 +78,23 @@ def is_complete(cfg: RunConfig, run_dir: str | Path) -> bool:
     done = Path(run_dir) / "train.json"  # written last, after model.pt
     return (Path(run_dir) / "model.pt").exists() and done.exists() \
         and json.loads(done.read_text()).get("epochs", -1) >= cfg.train.epochs
+
+
+def run_meta(cfg: RunConfig, teacher_source: dict[str, Any], data: Any, device: torch.device,
+             t_start: float, **extra: Any) -> dict[str, Any]:
+    """What ``train.json`` and ``model.pt`` record of how a run was made: method,
+    configuration, teacher (backbone, weights, hash), data, provenance, wall time."""
+    from multiad.provenance import provenance
+
+    return {"method": cfg.method, "config": cfg.to_dict(), "teacher": teacher_source,
+            "data": {"name": data.name, "kind": data.kind, "root": str(data.root),
+                     "layout": data.layout, "counts": data.counts()},
+            "epochs": cfg.train.epochs, **extra, "provenance": provenance(device),
+            "train_wall_s": round(time.time() - t_start, 2)}
+
+
+def save_run(run_dir: Path, inference_state: dict[str, Any], meta: dict[str, Any]) -> None:
+    """``model.pt`` (the state evaluation needs, with the meta), then ``train.json``: the
+    folder is complete once both are written."""
+    save_torch(run_dir / "model.pt", {**inference_state, "meta": meta})
+    write_json(run_dir / "train.json", meta)

@@ -1,17 +1,24 @@
-"""What the engine needs of a trained method: :class:`TrainerBase`.
+"""What the engine needs of a method while it learns from the normal training images.
 
-A method's trainer owns its networks, its optimisers and its step (Multi-AD: a D step,
-then an S step; STFPM: one SGD step); the engine (:mod:`multiad.engine.loop`) owns the
-epochs, the data order, checkpoints and resume, progress, concurrency, CUDA graphs and the
-teacher-feature cache, and needs nothing else of a method than this class says.
+- :class:`TrainerBase`, a *trained* method (Multi-AD, STFPM, RD4AD, …): it owns its
+  networks, its optimisers and its step (Multi-AD: a D step, then an S step; STFPM: one
+  SGD step); the engine (:mod:`multiad.engine.loop`) owns the epochs, the data order,
+  checkpoints and resume, progress, concurrency, CUDA graphs and the teacher-feature cache.
+- :class:`FitterBase`, a *fitted* method (PaDiM, PatchCore): one pass over the training
+  images' features (:mod:`multiad.engine.fit`).
+
+Both share :class:`MethodRunner`: the configuration, the device, the frozen teacher and how
+a batch of images becomes its input.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from multiad.backbones import FrozenBackbone
 from multiad.config import RunConfig
@@ -19,11 +26,9 @@ from multiad.data import normalize
 from multiad.engine.optim import set_execution
 
 
-class TrainerBase:
-    """A trained method during training. Subclasses set ``teacher`` and implement
-    ``modules``, ``optimizers``, ``step``, ``finish`` and ``inference_state``."""
+class MethodRunner:
+    """A method learning from normal images. Subclasses set ``teacher``."""
 
-    loss_keys: ClassVar[tuple[str, ...]] = ()  # the columns of losses.csv, in order
     teacher: FrozenBackbone
 
     def __init__(self, cfg: RunConfig, device: torch.device) -> None:
@@ -31,31 +36,15 @@ class TrainerBase:
         self.device = device
         self.graph_safe = False  # autocast without its weight cache (needed for CUDA graphs)
 
-    # --- what a method provides ---------------------------------------------------------
-    def modules(self) -> dict[str, nn.Module]:
-        """The trained networks by name (their state goes into checkpoints)."""
-        raise NotImplementedError
-
-    def optimizers(self) -> dict[str, torch.optim.Optimizer | None]:
-        """The optimisers by name (``None`` for one the configuration switches off)."""
-        raise NotImplementedError
-
-    def step(self, x: torch.Tensor, t_feats: list[torch.Tensor] | None = None
-             ) -> dict[str, torch.Tensor]:
-        """One optimisation step on a prepared batch; detached losses (no host sync).
-        ``t_feats``: the teacher's features of ``x`` when known (the engine's cache)."""
-        raise NotImplementedError
-
     def finish(self, images_u8: torch.Tensor, progress: bool = True) -> dict[str, Any]:
-        """After the last epoch (e.g. Multi-AD's Ψ calibration); what it returns is recorded
-        in ``train.json`` and ``model.pt``'s meta."""
+        """After learning (e.g. Multi-AD's Ψ calibration); what it returns is recorded in
+        ``train.json`` and ``model.pt``'s meta."""
         return {}
 
     def inference_state(self) -> dict[str, Any]:
         """What ``model.pt`` keeps for evaluation (the method's ``load`` reads it back)."""
         raise NotImplementedError
 
-    # --- shared ---------------------------------------------------------------------------
     def autocast(self) -> torch.autocast:
         on = self.cfg.train.amp and self.device.type == "cuda"
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=on,
@@ -78,6 +67,44 @@ class TrainerBase:
         """T's features as the step takes them (for the engine's cache), under autocast."""
         with self.autocast():
             return self.teacher(x)
+
+    def batches(self, images_u8: torch.Tensor, progress: bool = True, desc: str = "features"
+                ) -> Iterator[tuple[torch.Tensor, list[torch.Tensor]]]:
+        """(input, T's features) of ``images_u8`` in batches of ``train.batch_size``."""
+        bs = self.cfg.train.batch_size
+        for i in tqdm(range(0, len(images_u8), bs), desc=desc, disable=not progress,
+                      leave=False):
+            x = self.prepare(images_u8[i:i + bs])
+            yield x, self.teacher_forward(x)
+
+
+class FitterBase(MethodRunner):
+    """A fitted method: ``fit`` is its one pass over the training images."""
+
+    def fit(self, images_u8: torch.Tensor, progress: bool = True) -> dict[str, Any]:
+        """Learn from the uint8 training images; what it returns goes into the meta."""
+        raise NotImplementedError
+
+
+class TrainerBase(MethodRunner):
+    """A trained method. Subclasses implement ``modules``, ``optimizers``, ``step`` and
+    ``inference_state`` (and ``finish`` when they calibrate after training)."""
+
+    loss_keys: ClassVar[tuple[str, ...]] = ()  # the columns of losses.csv, in order
+
+    def modules(self) -> dict[str, nn.Module]:
+        """The trained networks by name (their state goes into checkpoints)."""
+        raise NotImplementedError
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer | None]:
+        """The optimisers by name (``None`` for one the configuration switches off)."""
+        raise NotImplementedError
+
+    def step(self, x: torch.Tensor, t_feats: list[torch.Tensor] | None = None
+             ) -> dict[str, torch.Tensor]:
+        """One optimisation step on a prepared batch; detached losses (no host sync).
+        ``t_feats``: the teacher's features of ``x`` when known (the engine's cache)."""
+        raise NotImplementedError
 
     def state(self, epoch: int, losses: list[dict[str, float]]) -> dict[str, Any]:
         """A checkpoint: weights, optimiser and RNG states, losses so far."""

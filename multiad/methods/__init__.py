@@ -4,6 +4,8 @@
 | name | paper | kind | reference teacher |
 | --- | --- | --- | --- |
 | ``multiad`` | Multi-AD (Rahmaniar & Suzuki, arXiv 2602.05426) | trained | WRN-50-2 |
+| ``padim`` | PaDiM (Defard et al., ICPR 2021) | fitted | WRN-50-2 |
+| ``patchcore`` | PatchCore (Roth et al., CVPR 2022) | fitted | WRN-50-2 |
 
 A method's module (``multiad/methods/<name>/``) provides ``build(cfg, device)`` (a
 :class:`~multiad.engine.trainer.TrainerBase` for a trained method), ``load(cfg, blob,
@@ -22,6 +24,17 @@ METHODS: dict[str, MethodSpec] = {s.name: s for s in (
         schedule={"epochs": 250, "batch_size": 16, "lr": 1e-3, "betas": (0.9, 0.999)},
         reference="Rahmaniar & Suzuki, arXiv 2602.05426 (the paper reproduced here)",
         eval_only_keys=("mff", "mff_relu", "map_fusion", "sigma")),
+    MethodSpec(
+        "padim", "PaDiM", "fitted", "wide_resnet50_2", "multiad.methods.padim.method",
+        section="padim", layer_names=("mahalanobis",), schedule={"batch_size": 32},
+        reference="Defard et al., ICPR 2021; code: xiahaifeng1995/PaDiM (Apache-2.0)",
+        eval_only_keys=("sigma",)),
+    MethodSpec(
+        "patchcore", "PatchCore", "fitted", "wide_resnet50_2",
+        "multiad.methods.patchcore.method", section="patchcore", layer_names=("patch_score",),
+        schedule={"batch_size": 8},
+        reference="Roth et al., CVPR 2022; code: amazon-science/patchcore-inspection "
+                  "(Apache-2.0)", eval_only_keys=("sigma",)),
 )}
 
 

@@ -1,0 +1,50 @@
+"""Fitting a run of a *fitted* method (PaDiM, PatchCore): one pass over the features of
+the normal training images, then ``model.pt`` and ``train.json`` as for a trained run (no
+epochs, no checkpoint: an interrupted fit starts again)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from multiad.atomic import atomic_write
+from multiad.backbones import resolve_auto_teacher
+from multiad.config import RunConfig
+from multiad.data import load_split
+from multiad.engine.run_folder import (
+    check_run_dir,
+    is_complete,
+    run_meta,
+    save_run,
+    set_determinism,
+)
+from multiad.methods import get_method
+from multiad.provenance import select_device
+
+
+def fit_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = True,
+            progress: bool = True) -> Path:
+    """Fit ``cfg``'s method into ``run_dir``; return the path of its ``model.pt``."""
+    cfg = resolve_auto_teacher(cfg.validate())
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    check_run_dir(cfg, run_dir)
+    atomic_write(run_dir / "config.yaml", lambda fh: fh.write(cfg.to_yaml()))
+    if resume and is_complete(cfg, run_dir):
+        if progress:
+            print(f"{run_dir / 'model.pt'} is complete; nothing to do")
+        return run_dir / "model.pt"
+    device = select_device(cfg.train.device)
+    set_determinism(cfg)
+    t_start = time.time()
+    data, split = load_split(cfg.data, "train", progress)
+    fitter = get_method(cfg.method).impl().build(cfg, device)
+    with torch.no_grad():
+        fitted = fitter.fit(split.images, progress=progress)
+        fitted.update(fitter.finish(split.images, progress=progress))
+    meta = run_meta(cfg, fitter.teacher.source.describe(), data, device, t_start,
+                    losses=[], **fitted)
+    save_run(run_dir, fitter.inference_state(), meta)
+    return run_dir / "model.pt"
