@@ -21,6 +21,8 @@ import yaml
 
 from multiad.methods.padim.config import PadimConfig
 from multiad.methods.patchcore.config import PatchCoreConfig
+from multiad.methods.rd4ad.config import RD4ADConfig
+from multiad.methods.stfpm.config import STFPMConfig
 
 
 class RunConfigMismatch(RuntimeError):
@@ -108,7 +110,8 @@ class TrainConfig:
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "teacher": TeacherConfig,
                              "model": ModelConfig, "train": TrainConfig,
-                             "padim": PadimConfig, "patchcore": PatchCoreConfig}
+                             "padim": PadimConfig, "patchcore": PatchCoreConfig,
+                             "stfpm": STFPMConfig, "rd4ad": RD4ADConfig}
 # keys that moved between sections; old run folders' configs still load
 MOVED_KEYS = {("model", "backbone"): ("teacher", "backbone"),
               ("model", "teacher_weights"): ("teacher", "weights")}
@@ -123,6 +126,8 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     padim: PadimConfig = field(default_factory=PadimConfig)
     patchcore: PatchCoreConfig = field(default_factory=PatchCoreConfig)
+    stfpm: STFPMConfig = field(default_factory=STFPMConfig)
+    rd4ad: RD4ADConfig = field(default_factory=RD4ADConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(asdict(self))

@@ -6,6 +6,8 @@
 | ``multiad`` | Multi-AD (Rahmaniar & Suzuki, arXiv 2602.05426) | trained | WRN-50-2 |
 | ``padim`` | PaDiM (Defard et al., ICPR 2021) | fitted | WRN-50-2 |
 | ``patchcore`` | PatchCore (Roth et al., CVPR 2022) | fitted | WRN-50-2 |
+| ``stfpm`` | STFPM (Wang et al., BMVC 2021) | trained | ResNet-18 |
+| ``rd4ad`` | RD4AD (Deng & Li, CVPR 2022) | trained | WRN-50-2 |
 
 A method's module (``multiad/methods/<name>/``) provides ``build(cfg, device)`` (a
 :class:`~multiad.engine.trainer.TrainerBase` for a trained method), ``load(cfg, blob,
@@ -35,6 +37,16 @@ METHODS: dict[str, MethodSpec] = {s.name: s for s in (
         schedule={"batch_size": 8},
         reference="Roth et al., CVPR 2022; code: amazon-science/patchcore-inspection "
                   "(Apache-2.0)", eval_only_keys=("sigma",)),
+    MethodSpec(
+        "stfpm", "STFPM", "trained", "resnet18", "multiad.methods.stfpm.method",
+        section="stfpm", layer_names=("L1", "L2", "L3"),
+        schedule={"epochs": 100, "batch_size": 32, "lr": 0.4},
+        reference="Wang et al., BMVC 2021; code: gdwang08/STFPM (GPL-3.0; not copied)"),
+    MethodSpec(
+        "rd4ad", "RD4AD", "trained", "wide_resnet50_2", "multiad.methods.rd4ad.method",
+        section="rd4ad", layer_names=("L1", "L2", "L3"),
+        schedule={"epochs": 200, "batch_size": 16, "lr": 0.005, "betas": (0.5, 0.999)},
+        reference="Deng & Li, CVPR 2022; code: hq-deng/RD4AD (MIT)", eval_only_keys=("sigma",)),
 )}
 
 
