@@ -57,6 +57,7 @@ bench: setup
 
 book: setup-book
 	$(BIN)/python benchmarks/summarize.py
+	$(BIN)/python -m multiad.methods.settings book/_generated/method_settings.md
 	$(BIN)/python -m multiad.reproduce --placeholders
 	rm -rf _build/html _build/.doctrees
 	$(BIN)/jupyter-book build . -W -n --keep-going

@@ -36,8 +36,8 @@ from multiad.gaussian import gaussian_blur
 from multiad.methods.multiad.anomaly_map import fuse_maps, image_score, layer_maps
 from multiad.methods.multiad.mff import MultiScaleFusion
 from multiad.methods.multiad.trainer import MultiADTrainer
+from multiad.profile import load_profile
 from multiad.provenance import provenance, select_device
-from multiad.reproduce import load_profile
 
 
 def sync(dev: torch.device) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,16 +135,37 @@ class RunMaps:
         return image, self.split.masks[index].numpy(), self.smoothed(index)
 
 
-def draw(path: str | Path, cases: Sequence[Case], titles: Sequence[str]) -> Path:
+def draw(path: str | Path, cases: Sequence[Case], titles: Sequence[str],
+         compare: Sequence[tuple[str, Callable[[Path], Path]]] = ()) -> Path:
     """Rows of image | ground truth | anomaly map for ``cases`` (one colour scale per run:
-    its maps' 1st percentile to maximum over the test set)."""
+    its maps' 1st percentile to maximum over the test set). ``compare``: (title, the run
+    folder of another method for a case's run) — that method's map of the same test image
+    in a further column (the paper shows its baselines' heatmaps so), "not run" where the
+    folder has no evaluated run."""
     loaded: dict[Path, RunMaps] = {}
+
+    def scaled(run: Path, index: int) -> np.ndarray:
+        rm = loaded.setdefault(run, RunMaps(run))
+        return (rm.smoothed(index) - rm.vmin) / max(rm.vmax - rm.vmin, 1e-12)
+
     images, masks, maps, labels = [], [], [], []
+    more: list[tuple[str, list[np.ndarray | None]]] = [(name, []) for name, _ in compare]
     for case, title in zip(cases, titles, strict=True):
         rm = loaded.setdefault(case.run, RunMaps(case.run))
-        img, mask, heat = rm.panel(case.index)
+        img, mask, _ = rm.panel(case.index)
         images.append(img)
         masks.append(mask)
-        maps.append((heat - rm.vmin) / max(rm.vmax - rm.vmin, 1e-12))
+        maps.append(scaled(case.run, case.index))
         labels.append(title)
-    return example_grid(path, images, masks, maps, labels, 0.0, 1.0)
+        for (_, column), (_, where) in zip(more, compare, strict=True):
+            other = where(case.run)
+            same = (other / "maps.npz").exists() and same_image(other, case)
+            column.append(scaled(other, case.index) if same else None)
+    return example_grid(path, images, masks, maps, labels, 0.0, 1.0, more)
+
+
+def same_image(run: Path, case: Case) -> bool:
+    """Whether test image ``case.index`` of ``run`` is the case's image (same split order)."""
+    rows = per_image(run)
+    return case.index < len(rows) and rows[case.index]["path"] == \
+        per_image(case.run)[case.index]["path"]

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from multiad.reproduce import REFERENCE_DIR, Profile
+from multiad.profile import REFERENCE_DIR, Profile
 
 METRICS = ("image_auroc", "pixel_auroc", "aupro", "image_f1_max")
 
@@ -29,6 +29,7 @@ def load_run(run: Path) -> dict[str, Any]:
     m = json.loads((run / "metrics.json").read_text())
     cfg = m["config"]
     row = {"run": str(run), "dataset_id": run.parent.name, "seed": m["seed"],
+           "method": cfg.get("method", "multiad"),
            "kind": cfg["data"]["kind"], "category": cfg["data"]["category"],
            "paper_dataset": paper_dataset(cfg["data"]["kind"], cfg["data"]["category"]),
            **teacher_columns(m["teacher"]), "epochs": m["epochs_trained"],
@@ -58,9 +59,12 @@ def not_the_paper_teacher(df: pd.DataFrame) -> bool:
     return bool(len(df)) and bool((df.teacher_quality != "paper").any())
 
 
-def collect(results_dir: str | Path) -> pd.DataFrame:
-    """One row per finished run (``runs/<dataset>/seed<k>/metrics.json``)."""
+def collect(results_dir: str | Path, baselines: bool = False) -> pd.DataFrame:
+    """One row per finished run of the main method (``runs/<dataset>/seed<k>/``), and with
+    ``baselines`` of every re-run baseline too (``methods/<method>/<dataset>/seed<k>/``)."""
     runs = sorted(Path(results_dir).glob("runs/*/seed*/metrics.json"))
+    if baselines:
+        runs += sorted(Path(results_dir).glob("methods/*/*/seed*/metrics.json"))
     return pd.DataFrame([load_run(p.parent) for p in runs])
 
 
@@ -102,7 +106,8 @@ def comparison(df: pd.DataFrame, domain: str) -> pd.DataFrame:
         for metric, short in (("image_auroc", "I"), ("pixel_auroc", "P")):
             paper = ref[(ref.dataset == name) & (ref.method == "Multi-AD")
                         & (ref.metric == metric)].value_percent
-            row[f"ours {short}"] = "not run" if name != "average" else _average(df, ref, metric)
+            row[f"ours {short}"] = ("not run" if name != "average"
+                                    else domain_average(df, ref, metric))
             row[f"paper {short}"] = f"{paper.iloc[0]:.1f}"
             row[f"Δ {short}"] = "—"
         row["ours AUPRO"] = row["ours F1-max"] = "—"
@@ -110,7 +115,7 @@ def comparison(df: pd.DataFrame, domain: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _average(df: pd.DataFrame, ref: pd.DataFrame, metric: str) -> str:
+def domain_average(df: pd.DataFrame, ref: pd.DataFrame, metric: str) -> str:
     """Our average over the paper's datasets of the domain, when every one of them ran."""
     names = set(ref.dataset) - {"average"}
     if not len(df) or not names <= set(df.paper_dataset.dropna()):
@@ -130,8 +135,8 @@ def baselines(domain: str) -> pd.DataFrame:
 
 
 def provenance(df: pd.DataFrame) -> pd.DataFrame:
-    cols = ["dataset_id", "seed", "backbone", "teacher", "epochs", "image_size", "commit",
-            "device", "train_min"]
+    cols = ["dataset_id", "method", "seed", "backbone", "teacher", "epochs", "image_size",
+            "commit", "device", "train_min"]
     return df[cols].reset_index(drop=True)
 
 
@@ -207,7 +212,7 @@ def table4(df: pd.DataFrame, profile: Profile, domain: str) -> pd.DataFrame:
     """Table 4 for one domain: for each SE/D/MFF study the average image/pixel AUROC (%)
     over the domain's datasets that ran (mean over seeds first), next to the paper's and
     the difference; all eight rows, run or not."""
-    from multiad.reproduce import table4_settings
+    from multiad.profile import table4_settings
 
     ref = pd.read_csv(REFERENCE_DIR / "paper_table_4_ablation.csv").set_index("study")
     if len(df):

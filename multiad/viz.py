@@ -38,18 +38,30 @@ def save_png(path: str | Path, rgb: np.ndarray) -> Path:
 
 def example_grid(path: str | Path, images: Sequence[np.ndarray],
                  masks: Sequence[np.ndarray | None], maps: Sequence[np.ndarray],
-                 titles: Sequence[str], vmin: float, vmax: float) -> Path:
-    """Rows of image | ground truth | heatmap overlay (the layout of the paper's Figs. 6–8)."""
-    rows = len(images)
-    fig = Figure(figsize=(7.5, 2.5 * rows))  # no pyplot: leaves the caller's backend alone
-    axes = fig.subplots(rows, 3, squeeze=False)
+                 titles: Sequence[str], vmin: float, vmax: float,
+                 more: Sequence[tuple[str, Sequence[np.ndarray | None]]] = ()) -> Path:
+    """Rows of image | ground truth | heatmap overlay (the layout of the paper's Figs. 6–8);
+    ``more``: further (column title, one map per row, or None where there is none) columns,
+    e.g. other methods' maps of the same images. All maps on [vmin, vmax]."""
+    rows, cols = len(images), 3 + len(more)
+    names = ["image", "ground truth", "anomaly map" if not more else "Multi-AD",
+             *[name for name, _ in more]]
+    fig = Figure(figsize=(2.5 * cols, 2.5 * rows))  # no pyplot: the caller's backend is left
+    axes = fig.subplots(rows, cols, squeeze=False)
     for r, (img, mask, heat, title) in enumerate(zip(images, masks, maps, titles, strict=True)):
         axes[r, 0].imshow(img)
         axes[r, 0].set_ylabel(title, fontsize=8)
         axes[r, 1].imshow(np.zeros(img.shape[:2]) if mask is None else mask, cmap="gray",
                           vmin=0, vmax=1)
         axes[r, 2].imshow(overlay(img, heat, vmin, vmax))
-        for c, name in enumerate(("image", "ground truth", "anomaly map")):
+        for c, (_, column) in enumerate(more, start=3):
+            other = column[r]
+            if other is None:
+                axes[r, c].text(0.5, 0.5, "not run", ha="center", va="center", fontsize=8,
+                                transform=axes[r, c].transAxes)
+            else:
+                axes[r, c].imshow(overlay(img, other, vmin, vmax))
+        for c, name in enumerate(names):
             axes[r, c].set_xticks([])
             axes[r, c].set_yticks([])
             if r == 0:

@@ -11,21 +11,18 @@ import yaml
 
 from multiad.evaluate import evaluate
 from multiad.figures import defect_cases, draw, typical_and_best
-from multiad.reproduce import (
-    Job,
-    Setting,
+from multiad.profile import Job, Setting, load_profile, table4_settings
+from multiad.results import collect_ablation, setting_table, table4
+from multiad.runs import (
     ablation_dir,
     ablation_training,
     job_training,
-    load_profile,
     page_trainings,
     run_ablation,
     run_dir,
-    table4_settings,
     train_ahead,
     trained_dir,
 )
-from multiad.results import collect_ablation, setting_table, table4
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,15 @@ import nbformat
 import pytest
 import yaml
 
-from multiad.reproduce import DATASET_PAGES, load_profile, plan, preflight, reproduce
+from multiad.profile import DATASET_PAGES, load_profile
+from multiad.reproduce import plan, reproduce
 from multiad.results import collect, comparison
+from multiad.runs import preflight
 
 
-def _profile(tmp_path, tex, med, name="tiny", ablations=None):
+def _profile(tmp_path, tex, med, name="tiny", ablations=None, baselines=None):
     d = {"name": name, "description": "test profile", "paper_numbers": False,
+         "baselines": baselines or [],
          "config": {"data.image_size": 32, "teacher.weights": "random",
                     "train.epochs": 1, "train.batch_size": 8, "train.device": "cpu"},
          "synthetic": {"size": 48, "n_train": 8, "n_test_good": 4, "n_test_per_defect": 2},
@@ -37,6 +40,7 @@ def test_shipped_profiles_load(name):
     prof = load_profile(name)
     assert set(prof.datasets) <= set(DATASET_PAGES) and prof.seeds
     assert {"table4", "extended"} == set(prof.ablations)
+    assert prof.baselines == ["padim", "patchcore", "stfpm", "rd4ad"]
     pages = [nb.page for nb in plan(prof)]
     assert pages[-3:-1] == ["tables", "figures"] or pages[-2:] == ["tables", "figures"]
     if name == "paper":
@@ -45,7 +49,12 @@ def test_shipped_profiles_load(name):
         assert {prof.domain_of(j) for j in ("brain", "liver", "retina")} == {"medical"}
         assert len(prof.ablations["table4"].datasets) == 18
         assert len(prof.ablations["table4"].settings) == 8
-        assert prof.config["train.epochs"] == 250
+        # each method its own reference schedule and teacher: Multi-AD 250 epochs, …
+        assert "train.epochs" not in prof.config and "teacher.backbone" not in prof.config
+        cfgs = {m: prof.run_config(prof.jobs["brain"], 0, None, {"method": m})
+                for m in prof.methods}
+        assert cfgs["multiad"].train.epochs == 250 and cfgs["stfpm"].train.epochs == 100
+        assert cfgs["stfpm"].teacher.backbone == "resnet18"
         # the measured fast path: whole-step CUDA graphs, compiled, 4 runs at once
         assert prof.config["train.cuda_graph"] and prof.config["train.compile"]
         assert prof.concurrent == 4
@@ -82,6 +91,7 @@ def test_paper_profile_refuses_to_start_without_data(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "_hub_dir", None)
     problems = preflight(load_profile("paper"))
     assert any("wide_resnet50_2-95faca4d.pth" in p for p in problems)
+    assert any("resnet18-f37072fd.pth" in p for p in problems)  # STFPM's teacher too
     assert any("mvtec-bottle" in p and "check-data" in p for p in problems)
     assert reproduce("paper", tmp_path / "results", executed_dir=tmp_path / "ex") > 0
     assert not (tmp_path / "ex").exists()
@@ -92,7 +102,8 @@ def test_reproduce_runs_notebooks_incrementally_and_survives_a_failure(tmp_path)
     tex = {"id": "tex", "kind": "synthetic", "category": "texture", "root": root}
     good = _profile(tmp_path, tex,
                     {"id": "med", "kind": "synthetic", "category": "medical", "root": root},
-                    ablations={"table4": {"datasets": ["tex"], "settings": ["study1", "study2"]}})
+                    ablations={"table4": {"datasets": ["tex"], "settings": ["study1", "study2"]}},
+                    baselines=["padim", "stfpm"])
     ex, res = tmp_path / "executed", tmp_path / "results"
     assert reproduce(str(good), res, executed_dir=ex) == 0
     for page in ("synthetic-texture", "synthetic-medical", "ablation-table4", "tables",
@@ -102,6 +113,11 @@ def test_reproduce_runs_notebooks_incrementally_and_survives_a_failure(tmp_path)
     assert "Not the paper" in tables and "not run" in tables
     df = collect(res / "tiny")
     assert sorted(df.dataset_id) == ["med", "tex"] and df.image_auroc.between(0, 100).all()
+    everything = collect(res / "tiny", baselines=True)
+    assert sorted(zip(everything.method, everything.dataset_id, strict=True)) == [
+        (m, d) for m in ("multiad", "padim", "stfpm") for d in ("med", "tex")]
+    assert (res / "tiny" / "methods" / "stfpm" / "tex" / "seed0" / "metrics.json").exists()
+    assert "PaDiM" in tables and "STFPM" in tables and "SimpleNet" in tables
     model = res / "tiny" / "runs" / "tex" / "seed0" / "model.pt"
     stamp = model.stat().st_mtime_ns
     before = (ex / "synthetic-medical.ipynb").read_bytes()
@@ -134,6 +150,31 @@ def test_comparison_puts_paper_numbers_next_to_ours(tmp_path):
     assert table.loc["average", "ours I"] == "needs all datasets"
 
 
+def test_rerun_table_puts_each_method_next_to_its_reported_numbers(tmp_path):
+    from multiad.comparison import rerun_table
+
+    for method, folder, image in (("multiad", "runs/mvtec-bottle", 0.99),
+                                  ("padim", "methods/padim/mvtec-bottle", 0.97)):
+        run = tmp_path / folder / "seed0"
+        run.mkdir(parents=True)
+        (run / "metrics.json").write_text(json.dumps({
+            "config": {"method": method, "data": {"kind": "mvtec", "category": "bottle",
+                                                  "image_size": 256}},
+            "seed": 0, "teacher": {"kind": "imagenet"}, "epochs_trained": 0,
+            "train_provenance": {"commit": "abc", "device": {"name": "CPU"}},
+            "train_wall_s": 6.0,
+            "metrics": {"image_auroc": image, "pixel_auroc": 0.96, "aupro": 0.9,
+                        "image_f1_max": 0.95}}))
+    t = rerun_table(collect(tmp_path, baselines=True), "industrial")
+    bottle = t[t.dataset == "bottle"].set_index("method")
+    assert bottle.loc["PaDiM", "I here"] == "97.0"
+    paper = bottle.loc["PaDiM", "I paper"]
+    assert bottle.loc["PaDiM", "Δ I"] == f"{97.0 - float(paper):+.1f}"
+    assert bottle.loc["SimpleNet", "I here"] == "not run"  # reported only
+    assert set(t[t.dataset == "average"].method) == {"Multi-AD", "PaDiM", "PatchCore",
+                                                     "SimpleNet", "STFPM", "RD4AD", "MKD"}
+
+
 def test_notebook_parameters_override_the_profile():
     prof = load_profile("paper")
     mine = prof.with_params(data_root="/data", epochs=5, seeds=[1, 2])
@@ -149,7 +190,7 @@ def test_notebook_parameters_override_the_profile():
 
 
 def test_a_longer_run_resumes_the_finished_one(tmp_path):
-    from multiad.reproduce import run_job
+    from multiad.runs import run_job
 
     root = str(tmp_path / "synthetic")
     tex = {"id": "tex", "kind": "synthetic", "category": "texture", "root": root}

@@ -151,7 +151,8 @@ def _open_run(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool,
         cuda_rng = own_cuda_rng(device)  # from the seed (or checkpoint) just set
     bs = cfg.train.batch_size
     graphed = None
-    if cfg.train.cuda_graph and device.type == "cuda" and len(images) >= bs \
+    if cfg.train.cuda_graph and trainer.graph_capturable and device.type == "cuda" \
+            and len(images) >= bs \
             and start < cfg.train.epochs:
         from multiad.engine.cuda_graph import GraphedStep
 

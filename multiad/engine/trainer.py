@@ -91,6 +91,9 @@ class TrainerBase(MethodRunner):
     ``inference_state`` (and ``finish`` when they calibrate after training)."""
 
     loss_keys: ClassVar[tuple[str, ...]] = ()  # the columns of losses.csv, in order
+    # whether ``train.cuda_graph`` may replay this trainer's step from a CUDA graph: only a
+    # step that has been checked on a GPU says so (Multi-AD's); the others run eagerly
+    graph_capturable: ClassVar[bool] = False
 
     def modules(self) -> dict[str, nn.Module]:
         """The trained networks by name (their state goes into checkpoints)."""

@@ -36,6 +36,7 @@ class MultiADTrainer(TrainerBase):
     """Everything Algorithm 1 updates — S, the discriminators D and their optimisers."""
 
     loss_keys: ClassVar[tuple[str, ...]] = ("L_G", "L_adv", "L_D", "L_S")
+    graph_capturable: ClassVar[bool] = True  # CUDA tests: tests/test_train_cuda.py
 
     def __init__(self, cfg: RunConfig, device: torch.device) -> None:
         cfg = cfg.validate()  # the reference backbone and schedule where left open

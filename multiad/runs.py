@@ -1,0 +1,262 @@
+"""The runs a notebook of ``make reproduce`` makes: where each lives, its configuration,
+training it (several at once on a GPU) and evaluating it, unless it is finished.
+
+- ``results/<profile>/runs/<job>/seed<k>/``: Multi-AD's main run of a dataset;
+- ``results/<profile>/methods/<method>/<job>/seed<k>/``: a baseline re-run under the same
+  conditions (the profile's ``baselines``);
+- ``results/<profile>/ablation/<ablation>/<setting>/<job>/seed<k>/``: an ablation cell,
+  evaluated from the student its training switches need
+  (``results/<profile>/trained/<switches>/<job>/seed<k>/``, shared by the cells that train
+  the same way).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from multiad.profile import Ablation, Job, Profile, Setting, yaml_value
+
+
+class Training(NamedTuple):
+    """One training a notebook needs: its configuration, its folder, and its dataset."""
+
+    cfg: Any  # RunConfig
+    dir: Path
+    job: Job
+
+
+def run_dir(results_dir: str | Path, job: Job, seed: int) -> Path:
+    return Path(results_dir) / "runs" / job.id / f"seed{seed}"
+
+
+def ablation_dir(results_dir: str | Path, ablation: str, setting: str, job: Job,
+                 seed: int) -> Path:
+    return Path(results_dir) / "ablation" / ablation / setting / job.id / f"seed{seed}"
+
+
+def method_dir(results_dir: str | Path, method: str, job: Job, seed: int) -> Path:
+    """A baseline's run of a dataset/seed (Multi-AD's is :func:`run_dir`)."""
+    return Path(results_dir) / "methods" / method / job.id / f"seed{seed}"
+
+
+def trained_dir(results_dir: str | Path, train_set: dict[str, Any], job: Job, seed: int) -> Path:
+    """Where the student for a set of training switches lives: the main run when the
+    switches change nothing, else one folder per distinct combination (shared by every
+    ablation row that trains the same way, e.g. Table 4's MFF on/off pairs)."""
+    if not train_set:
+        return run_dir(results_dir, job, seed)
+    def word(v: Any) -> str:
+        return "-".join(map(str, v)) if isinstance(v, (list, tuple)) else yaml_value(v)
+
+    key = ",".join(f"{k}={word(v)}" for k, v in sorted(train_set.items()))
+    return Path(results_dir) / "trained" / key / job.id / f"seed{seed}"
+
+
+def _finished(metrics: Path, cfg_dict: dict[str, Any], what: str) -> dict[str, Any] | None:
+    from multiad.config import RunConfigMismatch
+    from multiad.train import comparable_config
+
+    if not metrics.exists():
+        return None
+    done = json.loads(metrics.read_text())
+    if done.get("epochs_trained") != cfg_dict["train"]["epochs"]:
+        return None  # asked for another length: train again (from its checkpoint if kept)
+    if comparable_config(done["config"]) != comparable_config(cfg_dict):
+        raise RunConfigMismatch(
+            f"{metrics}: finished with another configuration than {what} now asks for; "
+            "move that folder away to rerun")
+    return done
+
+
+def _ensure_data(profile: Profile, job: Job) -> None:
+    if job.kind == "synthetic" and profile.synthetic:
+        from multiad.data.synthetic import make_synthetic
+
+        make_synthetic(job.category or "texture", job.root, seed=0, **profile.synthetic)
+
+
+def job_training(profile: Profile, job: Job, seed: int, results_dir: str | Path,
+                 device: str | None = None, method: str | None = None) -> Training:
+    """The training of one dataset/seed's run of ``method`` (default: the profile's main
+    method, whose runs are :func:`run_dir`; a baseline's are :func:`method_dir`)."""
+    method = method or profile.method
+    cfg = profile.run_config(job, seed, device, {"method": method})
+    main = method == profile.method
+    return Training(cfg, run_dir(results_dir, job, seed) if main
+                    else method_dir(results_dir, method, job, seed), job)
+
+
+def run_job(profile: Profile, job: Job, seed: int, results_dir: str | Path,
+            device: str | None = None, progress: bool = True, method: str | None = None
+            ) -> dict[str, Any]:
+    """Train (or fit) + evaluate one dataset/seed's run of ``method`` unless its metrics
+    already exist; return them."""
+    from multiad.evaluate import evaluate
+    from multiad.train import train
+
+    cfg, out, _ = job_training(profile, job, seed, results_dir, device, method)
+    done = _finished(out / "metrics.json", cfg.to_dict(),
+                     f"profile {profile.name!r} ({cfg.method}, {job.id})")
+    if done is not None:
+        return done
+    _ensure_data(profile, job)
+    train(cfg, out, progress=progress)
+    return evaluate(out, device=device or cfg.train.device, progress=progress)
+
+
+def run_ablation(profile: Profile, ablation: Ablation, setting: Setting, job: Job, seed: int,
+                 results_dir: str | Path, device: str | None = None, progress: bool = True
+                 ) -> dict[str, Any]:
+    """One ablation cell: train only when no finished run already trained the same way,
+    then evaluate under the setting's post-training switches; return the metrics."""
+    from multiad.atomic import write_json
+    from multiad.evaluate import evaluate
+    from multiad.train import train
+
+    out = ablation_dir(results_dir, ablation.id, setting.id, job, seed)
+    cfg = profile.run_config(job, seed, device, setting.set)
+    done = _finished(out / "metrics.json", cfg.to_dict(),
+                     f"ablation {ablation.id}/{setting.id} ({job.id})")
+    if done is not None:
+        return done
+    train_set, eval_set = _ablation_switches(profile, setting, job, seed, device)
+    src = trained_dir(results_dir, train_set, job, seed)
+    if not train_set:
+        main = run_job(profile, job, seed, results_dir, device, progress)  # the main run
+        if not eval_set:  # this row is the main run itself
+            write_json(out / "metrics.json", {**main, "same_as": main["run"]})
+            return json.loads((out / "metrics.json").read_text())
+    else:
+        _ensure_data(profile, job)
+        train_cfg, _, _ = ablation_training(profile, setting, job, seed, results_dir, device)
+        train(train_cfg, src, progress=progress)
+    return evaluate(src, device=device or cfg.train.device, progress=progress, out_dir=out,
+                    model_overrides=eval_set, save_maps=False, max_overlays=0)
+
+
+def _ablation_switches(profile: Profile, setting: Setting, job: Job, seed: int,
+                       device: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The setting's (training, post-training) switches that differ from the profile's."""
+    base = profile.run_config(job, seed, device).to_dict()["model"]
+    new = profile.run_config(job, seed, device, setting.set).to_dict()["model"]
+    train_set, eval_set = ({k: v for k, v in part.items() if new[k] != base[k]}
+                           for part in setting.split())
+    return train_set, eval_set
+
+
+def ablation_training(profile: Profile, setting: Setting, job: Job, seed: int,
+                      results_dir: str | Path, device: str | None = None) -> Training:
+    """The training an ablation cell needs: the main run's when the setting acts after
+    training only, else the student trained with the setting's training switches (shared
+    by every row that trains the same way)."""
+    train_set, _ = _ablation_switches(profile, setting, job, seed, device)
+    if not train_set:
+        return job_training(profile, job, seed, results_dir, device)
+    cfg = profile.run_config(job, seed, device,
+                             {f"model.{k}": v for k, v in train_set.items()})
+    return Training(cfg, trained_dir(results_dir, train_set, job, seed), job)
+
+
+def page_trainings(profile: Profile, jobs: list[Job], results_dir: str | Path,
+                   device: str | None = None) -> list[Training]:
+    """A dataset page's trainings: its own runs (every method's) and, while they are fewer than
+    ``profile.concurrent``, students its datasets' ablation rows will need, so that the
+    device trains a full group (a BMAD set's main run with its three Table 4 students);
+    the ablation page then finds them trained."""
+    from multiad.train import is_complete
+
+    own = [job_training(profile, job, seed, results_dir, device, method)
+           for method in profile.methods for job in jobs for seed in profile.seeds]
+    free = profile.concurrent - len(own)
+    if free <= 0:
+        return own
+    seen = {t.dir for t in own}
+    for ab in profile.ablations.values():
+        for setting in ab.settings:
+            for job in (j for j in jobs if j.id in ab.datasets):
+                for seed in profile.seeds:
+                    t = ablation_training(profile, setting, job, seed, results_dir, device)
+                    if free > 0 and t.dir not in seen and not is_complete(t.cfg, t.dir):
+                        own.append(t)
+                        seen.add(t.dir)
+                        free -= 1
+    return own
+
+
+def train_ahead(profile: Profile, trainings: list[Training], progress: bool = True
+                ) -> list[Path]:
+    """Train a notebook's runs ``profile.concurrent`` at a time before it evaluates them
+    (one after the other, inside ``run_job``/``run_ablation``, when ``concurrent`` is 1).
+
+    Runs that fail here are reported and left to be retried one at a time by the notebook,
+    where their error then shows in context. Returns the folders that failed.
+    """
+    from multiad.train import TrainingFailed, is_complete, train_many
+
+    if profile.concurrent <= 1:
+        return []
+    unique = list({t.dir: t for t in trainings}.values())  # Table 4's MFF pairs share one
+    todo = [t for t in unique if not is_complete(t.cfg, t.dir) and not _evaluated(t)]
+    if not todo:
+        return []
+    # one dataset after the other (stable): its runs share its decoded images on the
+    # device, which are freed when its last run ends
+    first = {}
+    for t in todo:
+        first.setdefault(t.job.id, len(first))
+    todo.sort(key=lambda t: first[t.job.id])
+    for t in todo:
+        _ensure_data(profile, t.job)
+    print(f"training {len(todo)} run(s) ({len(unique) - len(todo)} already trained), up to "
+          f"{profile.concurrent} at once", flush=True)
+    try:
+        train_many([(t.cfg, t.dir) for t in todo], concurrent=profile.concurrent,
+                   progress=progress)
+    except TrainingFailed as exc:
+        print(f"{exc}\n(these are retried one at a time below)", file=sys.stderr)
+        return list(exc.failures)
+    except Exception as exc:  # a group of one re-raises its run's own error
+        print(f"{todo[0].dir}: {type(exc).__name__}: {exc}\n(retried below)", file=sys.stderr)
+        return [todo[0].dir]
+    return []
+
+
+def _evaluated(t: Training) -> bool:
+    """A main run whose metrics exist for this configuration (``run_job`` skips it)."""
+    from multiad.config import RunConfigMismatch
+
+    try:
+        return _finished(t.dir / "metrics.json", t.cfg.to_dict(), str(t.dir)) is not None
+    except RunConfigMismatch:
+        return True  # not ours to retrain: its notebook cell says what is wrong
+
+
+def preflight(profile: Profile) -> list[str]:
+    """Problems that would stop a real reproduction: missing data or teacher weights (of
+    every method's teacher: the paper's WRN-50-2, STFPM's ResNet-18, …)."""
+    from multiad.backbones import WeightsError, resolve
+    from multiad.data.check import check_dataset
+    from multiad.methods import get_method
+
+    problems = []
+    if profile.config.get("teacher.weights", "imagenet") == "imagenet":
+        chosen = profile.config.get("teacher.backbone")
+        for backbone in dict.fromkeys(chosen or get_method(m).backbone
+                                      for m in profile.methods):
+            try:
+                resolve(backbone, "imagenet")
+            except WeightsError as exc:
+                problems.append(str(exc))
+    for job in profile.jobs.values():
+        if job.kind == "synthetic":
+            continue
+        report = check_dataset(job.kind, job.root, job.category)
+        if not report.ok:
+            problems.append(f"{job.id}: dataset at {job.root} is not usable — run "
+                            f"`multiad check-data --data {job.kind} --root {job.root}"
+                            + (f" --category {job.category}`" if job.category else "`")
+                            + " and see data/README.md")
+    return problems
