@@ -257,10 +257,15 @@ class Server:
     def wait_kernel_idle(self, page: Any, timeout: float) -> None:
         """Until the notebook's kernel runs and is idle (Run All before that is lost)."""
         end = time.monotonic() + timeout
+        kernels = None
         while time.monotonic() < end:
-            kernels = _api(self.base, self.token, "/api/kernels")
-            if kernels and all(k.get("execution_state") == "idle" for k in kernels):
-                return
+            # not before the server says the kernel started: listing kernels while one is
+            # being created can fail inside jupyter_server ("'last_activity' trait … not
+            # the NoneType None", HTTP 500), a race of the server's, not of the explorer's
+            if "Kernel started:" in self.log():
+                kernels = _api(self.base, self.token, "/api/kernels")
+                if kernels and all(k.get("execution_state") == "idle" for k in kernels):
+                    return
             page.wait_for_timeout(250)
         pytest.fail(f"no idle kernel within {timeout:.0f} s: {kernels}\n{self.log()[-3000:]}")
 
