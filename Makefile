@@ -22,6 +22,7 @@ help:
 	@echo "make lab [LAB_RESULTS=results/demo] - explore the heatmaps live in JupyterLab (127.0.0.1)"
 	@echo "make check-lab - browser test of the live explorer in JupyterLab (chromium, offline)"
 	@echo "make bench   - throughput/memory benchmark on this device -> benchmarks/results/"
+	@echo "make check-anomalib - the baselines against anomalib's torch models (installs the extra)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +55,7 @@ clean-demo:
 
 bench: setup
 	$(BIN)/python benchmarks/bench.py --out benchmarks/results
+	$(BIN)/python benchmarks/bench_baselines.py --out benchmarks/results
 
 book: setup-book
 	$(BIN)/python benchmarks/summarize.py
@@ -68,7 +70,13 @@ book: setup-book
 check-book: setup-book
 	MULTIAD_BROWSER_TEST=required MULTIAD_BOOK_EXPECT_PLOTLY=1 $(BIN)/python -m pytest -q -m browser tests/test_book_browser.py
 
-.PHONY: lab check-lab
+# Differential checks of PaDiM, PatchCore, STFPM and RD4AD against anomalib's torch models on
+# identical inputs (an optional extra: anomalib and lightning are not needed otherwise).
+check-anomalib: setup
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,anomalib]'
+	$(BIN)/python -m pytest -q -m anomalib tests/test_anomalib_differential.py
+
+.PHONY: lab check-lab check-anomalib
 LAB_RESULTS ?= results/demo
 LAB_ARGS ?=
 # The live heatmap explorer: writes $(LAB_RESULTS)/explore.ipynb (from book/lab/explore.ipynb)

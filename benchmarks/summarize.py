@@ -38,7 +38,39 @@ def load(results: Path) -> list[tuple[str, dict[str, Any]]]:
     """The benchmark files of the paper's network (WRN-50-2; files written before the
     backbone was recorded are WRN-50-2 runs): the goals and tables are about it."""
     runs = [(p.name, json.loads(p.read_text())) for p in sorted(results.glob("*.json"))]
-    return [(n, r) for n, r in runs if r.get("backbone", "wide_resnet50_2") == "wide_resnet50_2"]
+    return [(n, r) for n, r in runs if r.get("backbone", "wide_resnet50_2") == "wide_resnet50_2"
+            and r.get("kind") != "baselines"]
+
+
+def baselines_table(results: Path) -> str:
+    """Fit and inference throughput and peak memory of PaDiM and PatchCore, ours and
+    anomalib's side by side (``benchmarks/bench_baselines.py``), newest file per device."""
+    newest: dict[str, tuple[str, dict[str, Any]]] = {}
+    for p in sorted(results.glob("*_baselines_*.json")):
+        r = json.loads(p.read_text())
+        newest[r["device"]] = (p.name, r)
+    if not newest:
+        return "*No baseline benchmark has been committed yet (make bench).*\n"
+    out = ["| device | method | implementation | fit (img/s) | inference (img/s) | "
+           "peak memory (GiB) | file |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for device, (name, r) in newest.items():
+        for method, title in (("padim", "PaDiM"), ("patchcore", "PatchCore")):
+            for impl, label in (("ours", "this package"), ("anomalib", "anomalib")):
+                v = r.get(f"{method}_{impl}", {})
+                if "fit_img_per_s" in v:
+                    cells = [fmt(v["fit_img_per_s"]), fmt(v["infer_img_per_s"]),
+                             fmt(v["peak_rss_gib"], 2)]
+                    if impl == "anomalib":
+                        label = f"anomalib {v.get('anomalib', '')}".strip()
+                else:
+                    cells = [v.get("skipped") or v.get("error", "—"), "—", "—"]
+                out.append(f"| {device} | {title} | {label} | {' | '.join(cells)} | "
+                           f"`{name}` |")
+    setting = next(iter(newest.values()))[1]
+    out.append(f"\n{setting['n_train']} training and {setting['n_test']} test images at "
+               f"{setting['image_size']}×{setting['image_size']}, backbone "
+               f"`{setting['backbone']}`, commit {str(setting.get('commit'))[:10]}.\n")
+    return "\n".join(out)
 
 
 def best_training(runs: list[tuple[str, dict[str, Any]]], prefix: str = "train_graphed"
@@ -334,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = load(Path(args.results))
     text = tables(runs) if runs else "*No benchmark results have been committed yet.*\n"
     atomic_write(Path(args.out) / "compute_tables.md", lambda fh: fh.write(text))
+    atomic_write(Path(args.out) / "baselines_bench.md",
+                 lambda fh: fh.write(baselines_table(Path(args.results))))
     gpu = gpu_runs(Path(args.results).parent / "gpu_runs")
     atomic_write(Path(args.out) / "gpu_runs.md", lambda fh: fh.write(gpu))
     return 0

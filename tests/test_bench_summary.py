@@ -167,3 +167,23 @@ def test_bench_headline_sets_the_step_against_the_measured_gemm_and_the_data_she
            "train_eager_bf16_cl": {"img_per_s": 4.0}}
     mod.summarize(cpu)
     assert "compute_floor_img_per_s" not in cpu  # an fp32 CPU GEMM is no tensor-core floor
+
+
+def test_baseline_benchmarks_are_listed_apart_from_the_paper_networks(tmp_path):
+    res = tmp_path / "results"
+    res.mkdir()
+    (res / "CPU_baselines_1.json").write_text(json.dumps({
+        "kind": "baselines", "device": "Test CPU (2 cores)", "backbone": "wide_resnet50_2",
+        "image_size": 256, "n_train": 64, "n_test": 32, "commit": "0123456789abc",
+        "padim_ours": {"fit_img_per_s": 5.0, "infer_img_per_s": 7.5, "peak_rss_gib": 6.1},
+        "padim_anomalib": {"fit_img_per_s": 2.0, "infer_img_per_s": 3.0, "peak_rss_gib": 9.0,
+                           "anomalib": "2.7.0"},
+        "patchcore_ours": {"error": "boom"},
+        "patchcore_anomalib": {"skipped": "anomalib not installed"}}))
+    mod = _summarize()
+    assert mod.load(res) == []  # not a benchmark of the paper's network
+    mod.main(["--results", str(res), "--out", str(tmp_path / "gen")])
+    text = (tmp_path / "gen" / "baselines_bench.md").read_text()
+    assert "| Test CPU (2 cores) | PaDiM | this package | 5.0 | 7.5 | 6.10 |" in text
+    assert "| PaDiM | anomalib 2.7.0 | 2.0 | 3.0 | 9.00 |" in text
+    assert "| PatchCore | this package | boom |" in text and "anomalib not installed" in text

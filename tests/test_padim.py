@@ -101,3 +101,22 @@ def test_padim_run_maps_and_score(tiny_texture_root, tmp_path):
     result = evaluate(tmp_path / "r", device="cpu", progress=False, max_overlays=1)
     assert 0 <= result["metrics"]["image_auroc"] <= 1 and result["config"]["method"] == "padim"
     assert set(np.load(tmp_path / "r" / "maps.npz")) >= {"mahalanobis", "scores"}
+
+
+def test_predict_scores_a_folder_with_a_fitted_method(tiny_texture_root, tmp_path):
+    """A baseline's run answers ``multiad predict`` like Multi-AD's (training scores as the
+    reference)."""
+    from multiad.cli import main
+
+    run = tmp_path / "r"
+    assert main(["-q", "run", "--method", "padim", "--data", "synthetic", "--root",
+                 str(tiny_texture_root), "--category", "texture", "--backbone",
+                 "efficientnet_lite0", "--image-size", "64", "--device", "cpu",
+                 "--set", f"data.cache_dir={tmp_path / 'cache'}", "--out", str(run)]) == 0
+    meta = __import__("json").loads((run / "train.json").read_text())
+    assert meta["train_scores"]["max"] >= meta["train_scores"]["mean"] > 0
+    images = tiny_texture_root / "texture" / "test" / "hole"
+    assert main(["-q", "predict", str(run), str(images), "--out", str(tmp_path / "p"),
+                 "--device", "cpu"]) == 0
+    assert (tmp_path / "p" / "scores.csv").read_text().count("\n") == 1 + len(
+        list(images.glob("*.png")))

@@ -26,10 +26,19 @@ from multiad.data import normalize
 from multiad.engine.optim import set_execution
 
 
+def score_summary(scores: torch.Tensor) -> dict[str, float]:
+    """Maximum, 99th percentile and mean of the training images' scores."""
+    s = scores.double()
+    return {"max": float(s.max()), "p99": float(torch.quantile(s, 0.99)),
+            "mean": float(s.mean())}
+
+
 class MethodRunner:
-    """A method learning from normal images. Subclasses set ``teacher``."""
+    """A method learning from normal images. Subclasses set ``teacher`` and ``model``
+    (the method's inference model, with ``predict``)."""
 
     teacher: FrozenBackbone
+    model: Any
 
     def __init__(self, cfg: RunConfig, device: torch.device) -> None:
         self.cfg = cfg
@@ -37,9 +46,20 @@ class MethodRunner:
         self.graph_safe = False  # autocast without its weight cache (needed for CUDA graphs)
 
     def finish(self, images_u8: torch.Tensor, progress: bool = True) -> dict[str, Any]:
-        """After learning (e.g. Multi-AD's Ψ calibration); what it returns is recorded in
-        ``train.json`` and ``model.pt``'s meta."""
-        return {}
+        """After learning (Multi-AD calibrates Ψ here); what it returns is recorded in
+        ``train.json`` and ``model.pt``'s meta. By default: the training images' own image
+        scores (the reference ``predict`` compares a new image's score with), from the
+        method's inference model ``self.model``."""
+        model = self.model
+        model.eval()
+        bs = self.cfg.train.eval_batch_size
+        scores = []
+        with torch.no_grad():
+            for i in tqdm(range(0, len(images_u8), bs), desc="training scores",
+                          disable=not progress, leave=False):
+                with self.autocast():
+                    scores.append(model.predict(self.prepare(images_u8[i:i + bs])).score.cpu())
+        return {"train_scores": score_summary(torch.cat(scores))}
 
     def inference_state(self) -> dict[str, Any]:
         """What ``model.pt`` keeps for evaluation (the method's ``load`` reads it back)."""

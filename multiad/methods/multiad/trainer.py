@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -17,7 +16,7 @@ from tqdm.auto import tqdm
 from multiad.backbones import build_backbone
 from multiad.config import RunConfig
 from multiad.engine.optim import allow_recompiles, execution
-from multiad.engine.trainer import TrainerBase
+from multiad.engine.trainer import TrainerBase, score_summary
 from multiad.gaussian import gaussian_blur
 from multiad.methods.multiad.anomaly_map import fuse_maps, image_score
 from multiad.methods.multiad.discriminator import FeatureDiscriminator
@@ -151,10 +150,8 @@ class MultiADTrainer(TrainerBase):
         scores = [image_score(gaussian_blur(fuse_maps(maps, size, model.mff,
                                                       self.cfg.model.map_fusion),
                                             self.cfg.model.sigma)).cpu() for maps in kept]
-        s = torch.cat(scores).double().numpy()
         return {"map_stats": [{"mean": m, "var": v} for m, v in stats],
-                "train_scores": {"max": float(s.max()), "p99": float(np.quantile(s, 0.99)),
-                                 "mean": float(s.mean())}}
+                "train_scores": score_summary(torch.cat(scores))}
 
     def inference_state(self) -> dict[str, Any]:
         return {"student": self.model.student.state_dict(),
