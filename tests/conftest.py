@@ -32,3 +32,19 @@ def tiny_config(tiny_texture_root: Path, tmp_path: Path):
         "teacher.weights=random", "train.epochs=2", "train.batch_size=4",
         "train.device=cpu", "train.eval_batch_size=8",
     ])
+
+
+@pytest.fixture()
+def offline_config(tiny_texture_root: Path, tmp_path: Path):
+    """A factory of RunConfigs for any method on the tiny texture set at 64 px with the
+    pretrained offline backbone: ``offline_config("padim", "train.epochs=2")``."""
+    from multiad.config import RunConfig
+
+    def make(method: str, *extra: str):
+        return RunConfig().with_overrides([
+            f"method={method}", "teacher.backbone=efficientnet_lite0",
+            "teacher.weights=imagenet", "data.kind=synthetic", f"data.root={tiny_texture_root}",
+            "data.category=texture", "data.image_size=64",
+            f"data.cache_dir={tmp_path / 'cache'}", "train.device=cpu", *extra])
+
+    return make

@@ -83,15 +83,11 @@ def test_a_single_training_image_is_refused_clearly():
         stats.finalise()
 
 
-def test_padim_run_maps_and_score(tiny_texture_root, tmp_path):
-    from multiad.config import RunConfig
+def test_padim_run_maps_and_score(offline_config, tmp_path):
     from multiad.evaluate import evaluate
     from multiad.train import load_trained, train
 
-    cfg = RunConfig().with_overrides([
-        "method=padim", "teacher.backbone=efficientnet_lite0", "teacher.weights=imagenet",
-        "data.kind=synthetic", f"data.root={tiny_texture_root}", "data.category=texture",
-        "data.image_size=64", f"data.cache_dir={tmp_path / 'cache'}", "train.device=cpu"])
+    cfg = offline_config("padim")
     train(cfg, tmp_path / "r", progress=False)
     model, back, meta = load_trained(tmp_path / "r")
     assert back.method == "padim" and meta["epochs"] == 0 and meta["padim"]["dims"] == 176

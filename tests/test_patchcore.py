@@ -69,15 +69,11 @@ def test_image_score_is_the_largest_patch_score():
     torch.testing.assert_close(image_score(s), s.flatten(1).max(1).values)
 
 
-def test_patchcore_run_bank_and_maps(tiny_texture_root, tmp_path):
-    from multiad.config import RunConfig
+def test_patchcore_run_bank_and_maps(offline_config, tmp_path):
     from multiad.evaluate import evaluate
     from multiad.train import load_trained, train
 
-    cfg = RunConfig().with_overrides([
-        "method=patchcore", "teacher.backbone=efficientnet_lite0", "teacher.weights=imagenet",
-        "data.kind=synthetic", f"data.root={tiny_texture_root}", "data.category=texture",
-        "data.image_size=64", f"data.cache_dir={tmp_path / 'cache'}", "train.device=cpu"])
+    cfg = offline_config("patchcore")
     train(cfg, tmp_path / "r", progress=False)
     model, _, meta = load_trained(tmp_path / "r")
     info = meta["patchcore"]

@@ -86,19 +86,11 @@ def test_rd4ad_decoder_reconstructs_the_encoders_shapes(backbone, weights):
         assert isinstance(mid, torch.nn.ConvTranspose2d) and mid.stride == (2, 2)
 
 
-def _cfg(method: str, root, tmp_path, *extra: str) -> RunConfig:
-    return RunConfig().with_overrides([
-        f"method={method}", "teacher.backbone=efficientnet_lite0", "teacher.weights=imagenet",
-        "data.kind=synthetic", f"data.root={root}", "data.category=texture",
-        "data.image_size=64", f"data.cache_dir={tmp_path / 'cache'}", "train.device=cpu",
-        "train.batch_size=4", "train.epochs=2", *extra])
-
-
 @pytest.mark.parametrize("method", ["stfpm", "rd4ad"])
-def test_baseline_resume_equals_an_uninterrupted_run(method, tiny_texture_root, tmp_path):
+def test_baseline_resume_equals_an_uninterrupted_run(method, offline_config, tmp_path):
     from multiad.train import load_trained, train
 
-    cfg = _cfg(method, tiny_texture_root, tmp_path)
+    cfg = offline_config(method, "train.batch_size=4", "train.epochs=2")
     train(cfg, tmp_path / "full", progress=False)
     train(cfg.with_overrides(["train.epochs=1", "train.keep_checkpoint=true"]),
           tmp_path / "split", progress=False)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from multiad.methods.common import kaiming_init
+
 
 class FusedStudent(nn.Module):
     """Subclasses set ``stem``, ``stages`` and ``fusion`` (an ``nn.ModuleList`` of
@@ -18,12 +20,7 @@ class FusedStudent(nn.Module):
 
     def init_weights(self) -> None:
         """Kaiming-normal convolutions (fan out), BN as identity: a random student."""
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        kaiming_init(self)
 
     def trunk(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The stage outputs F_S^1..F_S^n of the trunk."""

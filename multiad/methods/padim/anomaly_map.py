@@ -7,16 +7,14 @@ the input size, smoothed by a Gaussian (σ = 4); the image score is the map's ma
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from multiad.gaussian import gaussian_blur
+from multiad.methods.common import upsample_and_smooth
 
 
 def padim_map(distances: torch.Tensor, size: tuple[int, int], sigma: float
               ) -> tuple[torch.Tensor, torch.Tensor]:
     """(upsampled, smoothed) maps, N×H×W each, of N×1×h×w Mahalanobis distances."""
-    up = F.interpolate(distances.float(), size=size, mode="bilinear", align_corners=False)[:, 0]
-    return up, gaussian_blur(up, sigma)
+    return upsample_and_smooth(distances, size, sigma)
 
 
 def image_score(smoothed: torch.Tensor) -> torch.Tensor:

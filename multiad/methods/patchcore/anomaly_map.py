@@ -8,16 +8,14 @@ is the patch-score grid bilinearly upsampled to the input size and smoothed (σ 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from multiad.gaussian import gaussian_blur
+from multiad.methods.common import upsample_and_smooth
 
 
 def patchcore_map(scores: torch.Tensor, size: tuple[int, int], sigma: float
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """(upsampled, smoothed) N×H×W maps of an N×1×h×w patch-score grid."""
-    up = F.interpolate(scores.float(), size=size, mode="bilinear", align_corners=False)[:, 0]
-    return up, gaussian_blur(up, sigma)
+    return upsample_and_smooth(scores, size, sigma)
 
 
 def image_score(scores: torch.Tensor) -> torch.Tensor:

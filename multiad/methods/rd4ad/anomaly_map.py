@@ -9,6 +9,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from multiad.methods.common import upsample
+
 
 def layer_maps(enc: Sequence[torch.Tensor], dec: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """M_k = 1 − cos(E_k, D_k) per position, N×1×h_k×w_k each (Eq. 4)."""
@@ -18,5 +20,4 @@ def layer_maps(enc: Sequence[torch.Tensor], dec: Sequence[torch.Tensor]) -> list
 
 def summed_map(maps: Sequence[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
     """Σ_k upsample(M_k) at ``size`` (Eq. 5). N×H×W."""
-    return torch.stack([F.interpolate(m.float(), size=size, mode="bilinear",
-                                      align_corners=False)[:, 0] for m in maps]).sum(0)
+    return torch.stack([upsample(m, size) for m in maps]).sum(0)

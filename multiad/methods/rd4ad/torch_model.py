@@ -24,6 +24,7 @@ from multiad.backbones import FrozenBackbone
 from multiad.config import RunConfig
 from multiad.gaussian import gaussian_blur
 from multiad.methods.base import AnomalyOutput
+from multiad.methods.common import kaiming_init
 from multiad.methods.rd4ad.anomaly_map import layer_maps, summed_map
 
 
@@ -69,17 +70,6 @@ class DeBottleneck(nn.Module):
         return self.relu(self.body(x) + self.shortcut(x))
 
 
-def _init(module: nn.Module) -> None:
-    """The reference's: Kaiming-normal (fan out) 2-D convolutions, BN as identity
-    (transposed convolutions keep torch's default initialisation)."""
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
 class OCBE(nn.Module):
     """Multi-scale feature fusion + one-class embedding (reference ``BN_layer``)."""
 
@@ -93,7 +83,7 @@ class OCBE(nn.Module):
         out = 2 * c3
         self.encode = nn.Sequential(Bottleneck(3 * c3, out // 2, out, stride=2),
                                     *[Bottleneck(out, out // 2, out) for _ in range(blocks - 1)])
-        _init(self)
+        kaiming_init(self)  # the reference's (transposed convolutions: torch's default)
 
     def forward(self, feats: Sequence[torch.Tensor]) -> torch.Tensor:
         f1, f2, f3 = feats
@@ -114,7 +104,7 @@ class ReverseDecoder(nn.Module):
                                           for _ in range(n - 1)]))
             cin = cout
         self.stages = nn.ModuleList(stages)
-        _init(self)
+        kaiming_init(self)  # the reference's (transposed convolutions: torch's default)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         outs = []

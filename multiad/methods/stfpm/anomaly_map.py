@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 
+from multiad.methods.common import upsample
 from multiad.methods.stfpm.loss import squared_distance_map
 
 
@@ -26,7 +26,7 @@ def product_map(maps: Sequence[torch.Tensor], size: tuple[int, int]) -> torch.Te
     """Π_l upsample(Ω^l) at ``size`` (Eq. 4). N×H×W."""
     out = None
     for m in maps:
-        up = F.interpolate(m.float(), size=size, mode="bilinear", align_corners=False)[:, 0]
+        up = upsample(m, size)
         out = up if out is None else out * up
     assert out is not None
     return out
