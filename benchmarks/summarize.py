@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from multiad.atomic import atomic_write
 from multiad.compute_floor import (
     WRN50_GFLOP_256,
@@ -39,7 +41,7 @@ def load(results: Path) -> list[tuple[str, dict[str, Any]]]:
     backbone was recorded are WRN-50-2 runs): the goals and tables are about it."""
     runs = [(p.name, json.loads(p.read_text())) for p in sorted(results.glob("*.json"))]
     return [(n, r) for n, r in runs if r.get("backbone", "wide_resnet50_2") == "wide_resnet50_2"
-            and r.get("kind") != "baselines"]
+            and r.get("kind") not in ("baselines", "simplenet_seeds")]
 
 
 def baselines_table(results: Path) -> str:
@@ -70,6 +72,42 @@ def baselines_table(results: Path) -> str:
     out.append(f"\n{setting['n_train']} training and {setting['n_test']} test images at "
                f"{setting['image_size']}×{setting['image_size']}, backbone "
                f"`{setting['backbone']}`, commit {str(setting.get('commit'))[:10]}.\n")
+    return "\n".join(out)
+
+
+def simplenet_seeds_table(results: Path) -> str:
+    """SimpleNet over seeds and epochs on the embedded sets
+    (``benchmarks/simplenet_seeds.py``), the newest file: the last epoch per seed, mean ± std
+    over the seeds, and the intermediate epochs as a diagnostic."""
+    files = sorted(results.glob("*_simplenet_seeds_*.json"))
+    if not files:
+        return "*No SimpleNet seed study has been committed yet (make bench).*\n"
+    r = json.loads(files[-1].read_text())
+    out = ["| set | σ noise | seed | image AUROC (last epoch) | pixel AUROC | AUPRO | "
+           "image / pixel AUROC at epochs " + ", ".join(str(c["epoch"]) for c in
+                                                        r["runs"][0]["curve"]) + " |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]
+    for cat in dict.fromkeys(x["set"] for x in r["runs"]):
+        for noise in dict.fromkeys(x["noise_std"] for x in r["runs"] if x["set"] == cat):
+            rows = [x for x in r["runs"] if x["set"] == cat and x["noise_std"] == noise]
+            for x in rows:
+                last = x["last"]
+                curve = " · ".join(f"{c['image_auroc']:.2f} / {c['pixel_auroc']:.2f}"
+                                   for c in x["curve"])
+                out.append(f"| {cat} | {noise} | {x['seed']} | {last['image_auroc']:.3f} | "
+                           f"{last['pixel_auroc']:.3f} | {last['aupro']:.3f} | {curve} |")
+            if len(rows) > 1:
+                cells = []
+                for k in ("image_auroc", "pixel_auroc", "aupro"):
+                    v = np.array([x["last"][k] for x in rows])
+                    cells.append(f"**{v.mean():.3f} ± {v.std(ddof=1):.3f}**")
+                out.append(f"| {cat} | {noise} | mean ± std ({len(rows)} seeds) | "
+                           f"{' | '.join(cells)} | |")
+    out.append(f"\n{r['n_train']} normal training images at {r['image_size']}×"
+               f"{r['image_size']}, batch {r['batch_size']}, backbone `{r['backbone']}`, "
+               f"{r['device']}, commit {str(r.get('commit'))[:10]}, file `{files[-1].name}`. "
+               "Intermediate epochs come from extending the same run; nothing is selected "
+               "on them.\n")
     return "\n".join(out)
 
 
@@ -368,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write(Path(args.out) / "compute_tables.md", lambda fh: fh.write(text))
     atomic_write(Path(args.out) / "baselines_bench.md",
                  lambda fh: fh.write(baselines_table(Path(args.results))))
+    atomic_write(Path(args.out) / "simplenet_seeds.md",
+                 lambda fh: fh.write(simplenet_seeds_table(Path(args.results))))
     gpu = gpu_runs(Path(args.results).parent / "gpu_runs")
     atomic_write(Path(args.out) / "gpu_runs.md", lambda fh: fh.write(gpu))
     return 0

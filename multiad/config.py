@@ -19,9 +19,11 @@ from typing import Any
 
 import yaml
 
+from multiad.methods.mkd.config import MKDConfig
 from multiad.methods.padim.config import PadimConfig
 from multiad.methods.patchcore.config import PatchCoreConfig
 from multiad.methods.rd4ad.config import RD4ADConfig
+from multiad.methods.simplenet.config import SimpleNetConfig
 from multiad.methods.stfpm.config import STFPMConfig
 
 
@@ -111,7 +113,8 @@ class TrainConfig:
 SECTIONS: dict[str, type] = {"data": DataConfig, "teacher": TeacherConfig,
                              "model": ModelConfig, "train": TrainConfig,
                              "padim": PadimConfig, "patchcore": PatchCoreConfig,
-                             "stfpm": STFPMConfig, "rd4ad": RD4ADConfig}
+                             "stfpm": STFPMConfig, "rd4ad": RD4ADConfig,
+                             "simplenet": SimpleNetConfig, "mkd": MKDConfig}
 # keys that moved between sections; old run folders' configs still load
 MOVED_KEYS = {("model", "backbone"): ("teacher", "backbone"),
               ("model", "teacher_weights"): ("teacher", "weights")}
@@ -128,6 +131,8 @@ class RunConfig:
     patchcore: PatchCoreConfig = field(default_factory=PatchCoreConfig)
     stfpm: STFPMConfig = field(default_factory=STFPMConfig)
     rd4ad: RD4ADConfig = field(default_factory=RD4ADConfig)
+    simplenet: SimpleNetConfig = field(default_factory=SimpleNetConfig)
+    mkd: MKDConfig = field(default_factory=MKDConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(asdict(self))
@@ -206,9 +211,16 @@ class RunConfig:
             schedule["betas"] = tuple(schedule["betas"])
         if (schedule["batch_size"] or 0) < 1 or (schedule["epochs"] or 0) < 0:
             raise ValueError("train.batch_size must be ≥ 1 and train.epochs ≥ 0")
-        return dataclasses.replace(
+        out = dataclasses.replace(
             self, teacher=dataclasses.replace(self.teacher, backbone=backbone),
             train=dataclasses.replace(self.train, **schedule))
+        # a method's section may check itself and fill dataset-dependent defaults
+        # (MKD's λ); every section is resolved so a switched method stays valid too
+        for name in SECTIONS:
+            section = getattr(out, name)
+            if hasattr(section, "resolved"):
+                out = dataclasses.replace(out, **{name: section.resolved(out)})
+        return out
 
 
 def _moved(d: dict[str, Any]) -> dict[str, Any]:

@@ -24,9 +24,20 @@ class FeatureInfo:
 
     channels: tuple[int, ...]
     reductions: tuple[int, ...]  # stride of each output relative to the input
+    # how a side not divisible by a stride rounds: "ceil" (padded strided convolutions:
+    # ResNet, EfficientNet) or "floor" (VGG's unpadded 2×2 max-pools, halving each time)
+    rounding: str = "ceil"
 
     def spatial(self, image_size: int) -> list[int]:
         """Side length of each output for a square ``image_size`` input."""
+        if self.rounding == "floor":
+            out = []
+            for r in self.reductions:
+                side = image_size
+                while r > 1:
+                    side, r = side // 2, r // 2
+                out.append(max(1, side))
+            return out
         return [max(1, -(-image_size // r)) for r in self.reductions]
 
 

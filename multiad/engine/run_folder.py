@@ -30,9 +30,14 @@ def save_torch(path: Path, obj: Any) -> None:
 
 def comparable_config(d: dict[str, Any]) -> dict[str, Any]:
     """Config minus the keys a resumed run may change (epochs, device, evaluation batch,
-    how the step is executed); keys added to ``RunConfig`` later count at their default."""
+    how the step is executed) and minus the other methods' sections (a PaDiM run does not
+    depend on SimpleNet's settings); keys added to ``RunConfig`` later count at their
+    default."""
+    from multiad.methods import get_method
+
     full = RunConfig.from_dict(d).validate().to_dict()  # what was left open, made concrete
-    out = {k: dict(v) if isinstance(v, dict) else v for k, v in full.items()}
+    keep = {"method", "data", "teacher", "train", get_method(full["method"]).section}
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in full.items() if k in keep}
     for key in ("epochs", "device", "eval_batch_size", "compile", "compile_mode", "cuda_graph",
                 "cache_teacher", "checkpoint_every", "keep_checkpoint"):
         out["train"].pop(key, None)

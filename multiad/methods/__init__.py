@@ -8,6 +8,8 @@
 | ``patchcore`` | PatchCore (Roth et al., CVPR 2022) | fitted | WRN-50-2 |
 | ``stfpm`` | STFPM (Wang et al., BMVC 2021) | trained | ResNet-18 |
 | ``rd4ad`` | RD4AD (Deng & Li, CVPR 2022) | trained | WRN-50-2 |
+| ``simplenet`` | SimpleNet (Liu et al., CVPR 2023) | trained | WRN-50-2 |
+| ``mkd`` | MKD (Salehi et al., CVPR 2021) | trained | VGG-16 |
 
 A method's module (``multiad/methods/<name>/``) provides ``build(cfg, device)`` (a
 :class:`~multiad.engine.trainer.TrainerBase` for a trained method), ``load(cfg, blob,
@@ -47,6 +49,19 @@ METHODS: dict[str, MethodSpec] = {s.name: s for s in (
         section="rd4ad", layer_names=("L1", "L2", "L3"),
         schedule={"epochs": 200, "batch_size": 16, "lr": 0.005, "betas": (0.5, 0.999)},
         reference="Deng & Li, CVPR 2022; code: hq-deng/RD4AD (MIT)", eval_only_keys=("sigma",)),
+    MethodSpec(
+        "simplenet", "SimpleNet", "trained", "wide_resnet50_2",
+        "multiad.methods.simplenet.method", section="simplenet", layer_names=("patch_score",),
+        # 40 meta epochs × 4 discriminator epochs; lr: the discriminator's Adam
+        schedule={"epochs": 160, "batch_size": 8, "lr": 2e-4, "betas": (0.9, 0.999)},
+        reference="Liu et al., CVPR 2023; code: DonaldRR/SimpleNet (MIT)",
+        eval_only_keys=("sigma",)),
+    MethodSpec(
+        "mkd", "MKD", "trained", "vgg16", "multiad.methods.mkd.method", section="mkd",
+        layer_names=("map",),
+        schedule={"epochs": 601, "batch_size": 64, "lr": 1e-3, "betas": (0.9, 0.999)},
+        reference="Salehi et al., CVPR 2021; code: rohban-lab/Knowledge_Distillation_AD "
+                  "(no licence; not copied)", eval_only_keys=("localization", "sigma")),
 )}
 
 

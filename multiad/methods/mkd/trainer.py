@@ -1,0 +1,60 @@
+"""MKD's training (paper §3; reference ``train.py``): Adam (lr 1e-3, default betas, no
+weight decay) on the cloner, batch 64, the loss of Eq. 3 at the four taps, the cloner in
+training mode (batch norm), the teacher frozen. The reference evaluates on the *test* set
+every 10 epochs; here nothing looks at the test set before the last epoch."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from multiad.backbones import build_backbone
+from multiad.config import RunConfig
+from multiad.engine.optim import execution
+from multiad.engine.trainer import TrainerBase
+from multiad.methods.mkd.loss import mkd_loss
+from multiad.methods.mkd.torch_model import MKDModel
+
+
+class MKDTrainer(TrainerBase):
+    loss_keys: ClassVar[tuple[str, ...]] = ("loss", "l_dir", "l_val")
+
+    def __init__(self, cfg: RunConfig, device: torch.device) -> None:
+        cfg = cfg.validate()
+        super().__init__(cfg, device)
+        torch.manual_seed(cfg.train.seed)  # the cloner's initialisation
+        self.model = MKDModel(cfg, build_backbone(cfg.teacher.backbone,
+                                                  cfg.teacher.weights)).to(device)
+        self.teacher = self.model.teacher
+        self.opt = torch.optim.Adam(self.model.student.parameters(), lr=cfg.train.lr,
+                                    betas=tuple(cfg.train.betas), **execution(device))
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"student": self.model.student}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer | None]:
+        return {"opt": self.opt}
+
+    @torch.no_grad()
+    def teacher_forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """T's features of the networks' input (MKD's own, ``MKDModel.net_input``)."""
+        with self.autocast():
+            return self.teacher(self.model.net_input(x))
+
+    def step(self, x: torch.Tensor, t_feats: list[torch.Tensor] | None = None
+             ) -> dict[str, torch.Tensor]:
+        m, taps = self.model, self.cfg.mkd.loss_taps
+        m.student.train()
+        t = t_feats if t_feats is not None else self.teacher_forward(x)
+        with self.autocast():
+            s = m.student(m.net_input(x))
+        loss, l_dir, l_val = mkd_loss(m.taps(s, taps), m.taps(t, taps), float(self.cfg.mkd.lamda))
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return {"loss": loss.detach(), "l_dir": l_dir.detach(), "l_val": l_val.detach()}
+
+    def inference_state(self) -> dict[str, Any]:
+        return {"student": self.model.student.state_dict()}
