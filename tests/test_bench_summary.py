@@ -187,3 +187,21 @@ def test_baseline_benchmarks_are_listed_apart_from_the_paper_networks(tmp_path):
     assert "| Test CPU (2 cores) | PaDiM | this package | 5.0 | 7.5 | 6.10 |" in text
     assert "| PaDiM | anomalib 2.7.0 | 2.0 | 3.0 | 9.00 |" in text
     assert "| PatchCore | this package | boom |" in text and "anomalib not installed" in text
+
+
+def test_simplenet_seed_study_shows_each_seed_and_the_spread(tmp_path):
+    res = tmp_path / "results"
+    res.mkdir()
+    curve = [{"epoch": 2, "image_auroc": 0.5, "pixel_auroc": 0.4, "aupro": 0.2}]
+    runs = [{"set": "texture", "seed": s, "noise_std": 0.5, "epochs": 2, "curve": curve,
+             "last": {"image_auroc": v, "pixel_auroc": 0.6, "aupro": 0.3}}
+            for s, v in ((0, 0.9), (1, 0.7))]
+    (res / "CPU_simplenet_seeds_1.json").write_text(json.dumps({
+        "kind": "simplenet_seeds", "device": "Test CPU (2 cores)", "backbone": "efficientnet_lite0",
+        "image_size": 256, "n_train": 32, "batch_size": 8, "commit": "abc", "runs": runs}))
+    mod = _summarize()
+    assert mod.load(res) == []
+    mod.main(["--results", str(res), "--out", str(tmp_path / "gen")])
+    text = (tmp_path / "gen" / "simplenet_seeds.md").read_text()
+    assert "| texture | 0.5 | 1 | 0.700 | 0.600 | 0.300 | 0.50 / 0.40 |" in text
+    assert "**0.800 ± 0.141**" in text  # sample standard deviation of 0.9 and 0.7
