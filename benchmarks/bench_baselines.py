@@ -12,12 +12,10 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import re
 import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -119,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         fn = ours if impl == "ours" else anomalib_model
         print(json.dumps(fn(method, args.backbone, args.size, args.n_train, args.n_test)))
         return 0
-    from multiad.atomic import write_json
+    from result_file import write_result
+
     from multiad.provenance import provenance
 
     have_anomalib = importlib.util.find_spec("anomalib") is not None
@@ -138,11 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             res[f"{method}_{impl}"] = _child(impl, method, args)
             print(f"[{time.perf_counter() - t0:6.1f} s] {method} {impl}: "
                   f"{json.dumps(res[f'{method}_{impl}'])[:200]}", flush=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    dev = re.sub(r"[^A-Za-z0-9]+", "-", res["device"]).strip("-")
-    path = Path(args.out) / f"{dev}_baselines_{stamp}.json"
-    write_json(path, res)
-    print(f"wrote {path}")
+    write_result(res, args.out, "baselines")
     return 0
 
 

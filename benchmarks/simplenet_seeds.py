@@ -16,7 +16,6 @@ it does on this backbone. Writes ``benchmarks/results/<device>_simplenet_seeds_<
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 import tempfile
 import time
@@ -59,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--every", type=int, default=2)
     args = p.parse_args(argv)
-    from multiad.atomic import write_json
+    from result_file import write_result
+
     from multiad.data.synthetic import make_synthetic
     from multiad.provenance import provenance
 
@@ -82,11 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                                  for c in r["curve"]), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    dev = re.sub(r"[^A-Za-z0-9]+", "-", res["device"]).strip("-")
-    out = Path(args.out) / f"{dev}_simplenet_seeds_{stamp}.json"
-    write_json(out, res)
-    print(f"wrote {out}")
+    write_result(res, args.out, "simplenet_seeds")
     return 0
 
 
