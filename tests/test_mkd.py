@@ -120,6 +120,29 @@ def test_score_is_the_loss_at_the_score_taps_and_maps_are_per_image(offline_conf
     assert float(out.fused.amin()) >= 0 and float(out.fused.amax()) <= 1  # gbp: min–max
 
 
+def test_guided_backpropagation_equals_the_references_relu_hooks(offline_config):
+    """Guided backpropagation done as the reference does it — hooks on the student's ReLUs
+    that clamp their input gradients at zero — gives the same map; vanilla differs."""
+    from multiad.methods.mkd.saliency import GuidedReLU
+
+    model = _model(offline_config)  # mkd.localization = gbp
+    x = torch.randn(1, 3, 32, 32)
+    got = model.saliency(model.net_input(x))
+    hooks = [m.register_full_backward_hook(lambda mod, gi, go: (gi[0].clamp(min=0),))
+             for m in model.student.modules() if isinstance(m, GuidedReLU)]
+    try:
+        inp = model.net_input(x).requires_grad_(True)
+        s, t = model.student(inp), model.teacher(inp)
+        (g,) = torch.autograd.grad(per_image_loss(s[1:], t[1:], 0.01).sum(), inp)
+    finally:
+        for h in hooks:
+            h.remove()
+    torch.testing.assert_close(got, minmax(grayscale(g)), rtol=1e-4, atol=1e-5)
+    vanilla = _model(offline_config, "mkd.localization=gradients")
+    vanilla.student.load_state_dict(model.student.state_dict())
+    assert not torch.allclose(vanilla.saliency(vanilla.net_input(x)), got, atol=1e-3)
+
+
 def test_vanilla_gradients_are_the_gradient_of_the_images_loss(offline_config):
     model = _model(offline_config, "mkd.localization=gradients")
     x = torch.randn(1, 3, 32, 32)

@@ -28,6 +28,10 @@ class FeatureInfo:
     # ResNet, EfficientNet) or "floor" (VGG's unpadded 2×2 max-pools, halving each time)
     rounding: str = "ceil"
 
+    def __post_init__(self) -> None:
+        if self.rounding not in ("ceil", "floor"):
+            raise ValueError(f"FeatureInfo.rounding {self.rounding!r}: use 'ceil' or 'floor'")
+
     def spatial(self, image_size: int) -> list[int]:
         """Side length of each output for a square ``image_size`` input."""
         if self.rounding == "floor":

@@ -19,7 +19,8 @@ class MKDConfig:
     """MKD (Salehi et al., 2021; reference rohban-lab/Knowledge_Distillation_AD)."""
 
     # λ of the value (MSE) term; None: the reference's per-dataset value — 0.5 on MVTec AD,
-    # 0.01 on every other set (its config: "mvtec: 0.5, others: 0.01")
+    # 0.01 on every other set (its config: "mvtec: 0.5, others: 0.01"), made concrete when
+    # the run is configured (a saved config keeps its value)
     lamda: float | None = None
     loss_taps: tuple[int, ...] = (1, 2, 3, 4)  # backbone stages in the training loss
     score_taps: tuple[int, ...] = (2, 3, 4)  # … and in the detection score and saliency
@@ -40,8 +41,10 @@ class MKDConfig:
                              f"{', '.join(LOCALIZATIONS)}")
         if self.input not in INPUTS:
             raise ValueError(f"mkd.input {self.input!r} unknown; use one of {', '.join(INPUTS)}")
-        if any(t not in (1, 2, 3, 4) for t in (*self.loss_taps, *self.score_taps)):
-            raise ValueError("mkd.loss_taps and mkd.score_taps list stages 1..4")
+        if not self.loss_taps or not self.score_taps or any(
+                t not in (1, 2, 3, 4) for t in (*self.loss_taps, *self.score_taps)):
+            raise ValueError("mkd.loss_taps and mkd.score_taps each list one or more of the "
+                             "stages 1..4")
         if self.lamda is None:
             return dataclasses.replace(self, lamda=0.5 if cfg.data.kind == "mvtec" else 0.01)
         return self

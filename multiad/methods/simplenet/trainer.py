@@ -45,13 +45,21 @@ class SimpleNetTrainer(TrainerBase):
     def optimizers(self) -> dict[str, torch.optim.Optimizer | None]:
         return {"opt_d": self.opt_d, "opt_g": self.opt_g}
 
+    @torch.no_grad()
+    def teacher_forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """T's features in float32 whatever ``train.amp`` says (also for the engine's
+        cache): the noise σ is far below bf16's rounding of the features, and ``predict``
+        scores float32 features."""
+        with torch.autocast(x.device.type, enabled=False):
+            return self.teacher(x.float())
+
     def step(self, x: torch.Tensor, t_feats: list[torch.Tensor] | None = None
              ) -> dict[str, torch.Tensor]:
         m, p = self.model, self.cfg.simplenet
         m.adaptor.train()
         m.discriminator.train()
         with torch.no_grad():
-            f, _ = m.features(t_feats if t_feats is not None else self.teacher(x))
+            f, _ = m.features(t_feats if t_feats is not None else self.teacher_forward(x))
         q = m.adaptor(f)
         fake = synthetic_anomalies(q, p.noise_std)
         scores = m.discriminator(torch.cat([q, fake]))
