@@ -127,7 +127,7 @@ def test_guided_backpropagation_equals_the_references_relu_hooks(offline_config)
 
     model = _model(offline_config)  # mkd.localization = gbp
     x = torch.randn(1, 3, 32, 32)
-    got = model.saliency(model.net_input(x))
+    got = model.saliency(model.net_input(x))[1]
     hooks = [m.register_full_backward_hook(lambda mod, gi, go: (gi[0].clamp(min=0),))
              for m in model.student.modules() if isinstance(m, GuidedReLU)]
     try:
@@ -140,7 +140,7 @@ def test_guided_backpropagation_equals_the_references_relu_hooks(offline_config)
     torch.testing.assert_close(got, minmax(grayscale(g)), rtol=1e-4, atol=1e-5)
     vanilla = _model(offline_config, "mkd.localization=gradients")
     vanilla.student.load_state_dict(model.student.state_dict())
-    assert not torch.allclose(vanilla.saliency(vanilla.net_input(x)), got, atol=1e-3)
+    assert not torch.allclose(vanilla.saliency(vanilla.net_input(x))[1], got, atol=1e-3)
 
 
 def test_vanilla_gradients_are_the_gradient_of_the_images_loss(offline_config):
@@ -149,7 +149,7 @@ def test_vanilla_gradients_are_the_gradient_of_the_images_loss(offline_config):
     inp = model.net_input(x).requires_grad_(True)
     s, t = model.student(inp), model.teacher(inp)
     (g,) = torch.autograd.grad(per_image_loss(s[1:], t[1:], 0.01).sum(), inp)
-    torch.testing.assert_close(model.saliency(model.net_input(x)), grayscale(g))
+    torch.testing.assert_close(model.saliency(model.net_input(x))[1], grayscale(g))
 
 
 def test_feature_map_interpretation_sums_per_position_cosine_distances(offline_config):

@@ -93,8 +93,9 @@ class MKDModel(nn.Module):
         t = self.taps(self.teacher(inp), p.score_taps)
         return per_image_loss(s, t, float(p.lamda)), s, t
 
-    def saliency(self, inp: torch.Tensor) -> torch.Tensor:
-        """The gradient map of each image's loss w.r.t. its input pixels. N×H×W."""
+    def saliency(self, inp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(each image's loss, the gradient map of that loss w.r.t. its input pixels, N×H×W)
+        from one forward and one backward pass (guided ReLUs change only the backward)."""
         guided = self.cfg.mkd.localization == "gbp"
         set_guided(self.student, guided)
         try:
@@ -105,20 +106,21 @@ class MKDModel(nn.Module):
         finally:
             set_guided(self.student, False)
         g = grayscale(grad.float())
-        return minmax(g) if guided else g
+        return loss.detach(), (minmax(g) if guided else g)
 
     def predict(self, x: torch.Tensor) -> AnomalyOutput:
         p = self.cfg.mkd
         size = tuple(x.shape[-2:])
         with torch.autocast(x.device.type, enabled=False):
             inp = self.net_input(x.float())
-            with torch.no_grad():
-                score, s, t = self.score_parts(inp)
-                maps = position_maps(s, t)
-            fused = (summed_map(maps, size) if p.localization == "features"
-                     else self.saliency(inp))
+            if p.localization == "features":
+                with torch.no_grad():
+                    score, s, t = self.score_parts(inp)
+                fused = summed_map(position_maps(s, t), size)
+            else:
+                score, fused = self.saliency(inp)
             smoothed = gaussian_blur(fused, p.sigma)
         # one stored "layer": the unsmoothed map at the input size (a gradient map is no
         # function of per-tap maps; the combiner only smooths it again)
         return AnomalyOutput(layer_maps=[fused[:, None]], fused=fused, smoothed=smoothed,
-                             score=score.detach())
+                             score=score)
