@@ -57,6 +57,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench.py --out benchmarks/results
 	$(BIN)/python benchmarks/bench_baselines.py --out benchmarks/results
 	$(BIN)/python benchmarks/simplenet_seeds.py --out benchmarks/results
+	$(BIN)/python benchmarks/skip_ts_forms.py --out benchmarks/results
 
 book: setup-book
 	$(BIN)/python benchmarks/summarize.py

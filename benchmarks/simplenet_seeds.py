@@ -27,24 +27,18 @@ import torch
 
 def _run(cat: str, seed: int, noise: float, epochs: int, every: int, work: Path
          ) -> dict[str, Any]:
-    from multiad.config import RunConfig
-    from multiad.evaluate import evaluate
+    from quality_setting import quality_config, run_metrics
+
     from multiad.train import train
 
-    cfg = RunConfig().with_overrides([
-        "method=simplenet", "teacher.backbone=efficientnet_lite0", "teacher.weights=imagenet",
-        "data.kind=synthetic", f"data.root={work / 'data' / cat}", f"data.category={cat}",
-        "data.image_size=256", f"data.cache_dir={work / 'cache'}", "train.batch_size=8",
-        "train.device=cpu", f"train.seed={seed}", f"simplenet.noise_std={noise}",
-        "train.keep_checkpoint=true"])
+    cfg = quality_config("simplenet", cat, work, f"train.seed={seed}",
+                         f"simplenet.noise_std={noise}", "train.keep_checkpoint=true")
     run = work / f"{cat}-{seed}-{noise}"
     curve, t0 = [], time.perf_counter()
     for ep in range(every, epochs + 1, every):
         train(cfg.with_overrides([f"train.epochs={ep}"]), run, progress=False)
-        m = evaluate(run, device="cpu", progress=False, max_overlays=0, save_maps=False,
-                     out_dir=work / "eval" / f"{run.name}-{ep}")["metrics"]
-        curve.append({"epoch": ep, **{k: round(float(m[k]), 4)
-                                      for k in ("image_auroc", "pixel_auroc", "aupro")}})
+        m = run_metrics(run, work / "eval" / f"{run.name}-{ep}")
+        curve.append({"epoch": ep, **m})
     last = curve[-1]
     return {"set": cat, "seed": seed, "noise_std": noise, "epochs": epochs, "last": last,
             "curve": curve, "wall_s": round(time.perf_counter() - t0, 1)}
@@ -58,21 +52,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--every", type=int, default=2)
     args = p.parse_args(argv)
+    from quality_setting import SETS, SETTING, make_sets
     from result_file import write_result
 
-    from multiad.data.synthetic import make_synthetic
     from multiad.provenance import provenance
 
-    res: dict[str, Any] = {"kind": "simplenet_seeds", "backbone": "efficientnet_lite0",
-                           "image_size": 256, "n_train": 32, "batch_size": 8,
+    res: dict[str, Any] = {"kind": "simplenet_seeds", **SETTING,
                            **provenance(torch.device("cpu")), "runs": []}
     info = res["device"]
     res["device"] = f"{info['name']} ({info['cores']} cores)"
     work = Path(tempfile.mkdtemp(prefix="simplenet-seeds-"))
     try:
-        for cat in ("texture", "medical"):
-            make_synthetic(cat, work / "data" / cat, seed=0, size=256, n_train=32,
-                           n_test_good=10, n_test_per_defect=6)
+        make_sets(work)
+        for cat in SETS:
             plan = [(s, 0.5) for s in args.seeds] + [(args.seeds[0], 0.015)]
             for seed, noise in plan:
                 r = _run(cat, seed, noise, args.epochs, args.every, work)

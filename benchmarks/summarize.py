@@ -41,7 +41,7 @@ def load(results: Path) -> list[tuple[str, dict[str, Any]]]:
     backbone was recorded are WRN-50-2 runs): the goals and tables are about it."""
     runs = [(p.name, json.loads(p.read_text())) for p in sorted(results.glob("*.json"))]
     return [(n, r) for n, r in runs if r.get("backbone", "wide_resnet50_2") == "wide_resnet50_2"
-            and r.get("kind") not in ("baselines", "simplenet_seeds")]
+            and r.get("kind") not in ("baselines", "simplenet_seeds", "skip_ts_forms")]
 
 
 def baselines_table(results: Path) -> str:
@@ -108,6 +108,30 @@ def simplenet_seeds_table(results: Path) -> str:
                f"{r['device']}, commit {str(r.get('commit'))[:10]}, file `{files[-1].name}`. "
                "Intermediate epochs come from extending the same run; nothing is selected "
                "on them.\n")
+    return "\n".join(out)
+
+
+def skip_ts_forms_table(results: Path) -> str:
+    """Skip-TS's loss forms and skip connections on the embedded sets
+    (``benchmarks/skip_ts_forms.py``), the newest file: the training losses (first → last
+    epoch; β·L_mac = L_DRKD − L_sim as recorded) next to the last epoch's test metrics."""
+    files = sorted(results.glob("*_skip_ts_forms_*.json"))
+    if not files:
+        return "*No Skip-TS loss-form study has been committed yet (make bench).*\n"
+    r = json.loads(files[-1].read_text())
+    out = ["| set | variant | L_sim, epoch 1 → last | β·L_mac, epoch 1 → last | "
+           "image AUROC | pixel AUROC | AUPRO | training s |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for x in r["runs"]:
+        f, last = x["first"], x["last"]
+        out.append(f"| {x['set']} | {x['variant']} | {f['sim']:.3f} → {last['sim']:.3f} | "
+                   f"{f['loss'] - f['sim']:.3f} → {last['loss'] - last['sim']:.3f} | "
+                   f"{x['image_auroc']:.3f} | {x['pixel_auroc']:.3f} | {x['aupro']:.3f} | "
+                   f"{x['train_s']:.0f} |")
+    out.append(f"\n{r['n_train']} normal training images at {r['image_size']}×"
+               f"{r['image_size']}, {r['epochs']} epochs, batch {r['batch_size']}, backbone "
+               f"`{r['backbone']}`, seed 0, last epoch, {r['device']}, commit "
+               f"{str(r.get('commit'))[:10]}, file `{files[-1].name}`.\n")
     return "\n".join(out)
 
 
@@ -408,6 +432,8 @@ def main(argv: list[str] | None = None) -> int:
                  lambda fh: fh.write(baselines_table(Path(args.results))))
     atomic_write(Path(args.out) / "simplenet_seeds.md",
                  lambda fh: fh.write(simplenet_seeds_table(Path(args.results))))
+    atomic_write(Path(args.out) / "skip_ts_forms.md",
+                 lambda fh: fh.write(skip_ts_forms_table(Path(args.results))))
     gpu = gpu_runs(Path(args.results).parent / "gpu_runs")
     atomic_write(Path(args.out) / "gpu_runs.md", lambda fh: fh.write(gpu))
     return 0

@@ -24,6 +24,7 @@ from multiad.methods.padim.config import PadimConfig
 from multiad.methods.patchcore.config import PatchCoreConfig
 from multiad.methods.rd4ad.config import RD4ADConfig
 from multiad.methods.simplenet.config import SimpleNetConfig
+from multiad.methods.skip_ts.config import SkipTSConfig
 from multiad.methods.stfpm.config import STFPMConfig
 
 
@@ -114,7 +115,8 @@ SECTIONS: dict[str, type] = {"data": DataConfig, "teacher": TeacherConfig,
                              "model": ModelConfig, "train": TrainConfig,
                              "padim": PadimConfig, "patchcore": PatchCoreConfig,
                              "stfpm": STFPMConfig, "rd4ad": RD4ADConfig,
-                             "simplenet": SimpleNetConfig, "mkd": MKDConfig}
+                             "simplenet": SimpleNetConfig, "mkd": MKDConfig,
+                             "skip_ts": SkipTSConfig}
 # keys that moved between sections; old run folders' configs still load
 MOVED_KEYS = {("model", "backbone"): ("teacher", "backbone"),
               ("model", "teacher_weights"): ("teacher", "weights")}
@@ -133,6 +135,7 @@ class RunConfig:
     rd4ad: RD4ADConfig = field(default_factory=RD4ADConfig)
     simplenet: SimpleNetConfig = field(default_factory=SimpleNetConfig)
     mkd: MKDConfig = field(default_factory=MKDConfig)
+    skip_ts: SkipTSConfig = field(default_factory=SkipTSConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(asdict(self))

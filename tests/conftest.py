@@ -48,3 +48,26 @@ def offline_config(tiny_texture_root: Path, tmp_path: Path):
             f"data.cache_dir={tmp_path / 'cache'}", "train.device=cpu", *extra])
 
     return make
+
+
+@pytest.fixture
+def resumed_equals_uninterrupted(tmp_path: Path):
+    """Train ``cfg`` for its epochs in one go and again as one epoch + a resume; assert the
+    saved networks are bit-identical; return ``load_trained`` of the uninterrupted run."""
+    import torch
+
+    from multiad.train import load_trained, train
+
+    def check(cfg):
+        train(cfg, tmp_path / "full", progress=False)
+        train(cfg.with_overrides(["train.epochs=1", "train.keep_checkpoint=true"]),
+              tmp_path / "split", progress=False)
+        train(cfg, tmp_path / "split", progress=False)  # resumes after epoch 1
+        a = torch.load(tmp_path / "full" / "model.pt", weights_only=False)
+        b = torch.load(tmp_path / "split" / "model.pt", weights_only=False)
+        for key in (k for k in a if k != "meta"):
+            for name, v in a[key].items():
+                torch.testing.assert_close(v, b[key][name], rtol=0, atol=0)
+        return load_trained(tmp_path / "full")
+
+    return check

@@ -205,3 +205,23 @@ def test_simplenet_seed_study_shows_each_seed_and_the_spread(tmp_path):
     text = (tmp_path / "gen" / "simplenet_seeds.md").read_text()
     assert "| texture | 0.5 | 1 | 0.700 | 0.600 | 0.300 | 0.50 / 0.40 |" in text
     assert "**0.800 ± 0.141**" in text  # sample standard deviation of 0.9 and 0.7
+
+
+def test_skip_ts_form_study_shows_the_losses_beside_the_metrics(tmp_path):
+    res = tmp_path / "results"
+    res.mkdir()
+    run = {"set": "medical", "variant": "no L_mac", "overrides": ["skip_ts.mac=none"],
+           "train_s": 12.4, "first": {"loss": 3.0, "sim": 2.5, "mac": 10.0},
+           "last": {"loss": 1.5, "sim": 1.25, "mac": 5.0},
+           "image_auroc": 0.9, "pixel_auroc": 0.8, "aupro": 0.7}
+    (res / "CPU_skip_ts_forms_1.json").write_text(json.dumps({
+        "kind": "skip_ts_forms", "device": "Test CPU (2 cores)", "backbone": "efficientnet_lite0",
+        "image_size": 256, "n_train": 32, "batch_size": 8, "epochs": 8, "commit": "abc",
+        "runs": [run]}))
+    mod = _summarize()
+    assert mod.load(res) == []  # not a WRN-50-2 speed benchmark
+    mod.main(["--results", str(res), "--out", str(tmp_path / "gen")])
+    text = (tmp_path / "gen" / "skip_ts_forms.md").read_text()
+    # β·L_mac is read as L_DRKD − L_sim
+    assert ("| medical | no L_mac | 2.500 → 1.250 | 0.500 → 0.250 | 0.900 | 0.800 | 0.700 "
+            "| 12 |") in text

@@ -10,6 +10,7 @@
 | ``rd4ad`` | RD4AD (Deng & Li, CVPR 2022) | trained | WRN-50-2 |
 | ``simplenet`` | SimpleNet (Liu et al., CVPR 2023) | trained | WRN-50-2 |
 | ``mkd`` | MKD (Salehi et al., CVPR 2021) | trained | VGG-16 |
+| ``skip_ts`` | Skip-TS (Liu, Jiao, Lu & Chen; related system) | trained | WRN-50-2 |
 
 A method's module (``multiad/methods/<name>/``) provides ``build(cfg, device)`` (a
 :class:`~multiad.engine.trainer.TrainerBase` for a trained method), ``load(cfg, blob,
@@ -62,6 +63,12 @@ METHODS: dict[str, MethodSpec] = {s.name: s for s in (
         schedule={"epochs": 601, "batch_size": 64, "lr": 1e-3, "betas": (0.9, 0.999)},
         reference="Salehi et al., CVPR 2021; code: rohban-lab/Knowledge_Distillation_AD "
                   "(no licence; not copied)", eval_only_keys=("localization", "sigma")),
+    MethodSpec(
+        "skip_ts", "Skip-TS", "trained", "wide_resnet50_2", "multiad.methods.skip_ts.method",
+        section="skip_ts", layer_names=("M1", "M2", "M3"),
+        schedule={"epochs": 200, "batch_size": 16, "lr": 0.005, "betas": (0.5, 0.999)},
+        reference="Liu, Jiao, Lu & Chen (related system); code: Arktis2022/Skip-TS "
+                  "(no licence; not copied)", eval_only_keys=("sigma",)),
 )}
 
 

@@ -92,11 +92,14 @@ class OCBE(nn.Module):
 
 class ReverseDecoder(nn.Module):
     """From the embedding (2·c3 channels) back to the encoder's c3, c2, c1 (reference
-    ``de_wide_resnet50_2``); returns them shallow to deep, as the encoder's."""
+    ``de_wide_resnet50_2``); returns them shallow to deep, as the encoder's. ``cin``: the
+    input's channels when it is not the embedding (Skip-TS feeds the encoder's fourth
+    stage)."""
 
-    def __init__(self, channels: Sequence[int], blocks: Sequence[int] = (3, 4, 6)) -> None:
+    def __init__(self, channels: Sequence[int], blocks: Sequence[int] = (3, 4, 6),
+                 cin: int | None = None) -> None:
         super().__init__()
-        cin = 2 * channels[-1]
+        cin = cin or 2 * channels[-1]
         stages = []
         for cout, n in zip(reversed(channels), blocks, strict=True):
             stages.append(nn.Sequential(DeBottleneck(cin, cout // 2, cout, stride=2),

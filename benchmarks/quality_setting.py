@@ -1,0 +1,44 @@
+"""The quality-floor setting of tests/test_quality.py, for the benchmark scripts that study
+one method in it: both embedded sets (32 normal training images, 10 normal and 6 per
+defect type in test, 256×256), the pretrained offline backbone EfficientNet-Lite0, batch 8,
+CPU, seed-controlled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from multiad.config import RunConfig
+
+SETS = ("texture", "medical")
+SETTING = {"backbone": "efficientnet_lite0", "image_size": 256, "n_train": 32, "batch_size": 8}
+
+
+def make_sets(work: Path) -> None:
+    """Generate both embedded sets under ``work/data``."""
+    from multiad.data.synthetic import make_synthetic
+
+    for cat in SETS:
+        make_synthetic(cat, work / "data" / cat, seed=0, size=256, n_train=32,
+                       n_test_good=10, n_test_per_defect=6)
+
+
+def quality_config(method: str, cat: str, work: Path, *overrides: str) -> RunConfig:
+    """``method`` on set ``cat`` in the setting (seed 0 unless an override sets it)."""
+    from multiad.config import RunConfig
+
+    return RunConfig().with_overrides([
+        f"method={method}", "teacher.backbone=efficientnet_lite0", "teacher.weights=imagenet",
+        "data.kind=synthetic", f"data.root={work / 'data' / cat}", f"data.category={cat}",
+        "data.image_size=256", f"data.cache_dir={work / 'cache'}", "train.batch_size=8",
+        "train.device=cpu", "train.seed=0", *overrides])
+
+
+def run_metrics(run: Path, out: Path) -> dict[str, Any]:
+    """Image and pixel AUROC and AUPRO of a trained run, rounded to 4 digits."""
+    from multiad.evaluate import evaluate
+
+    m = evaluate(run, device="cpu", progress=False, max_overlays=0, save_maps=False,
+                 out_dir=out)["metrics"]
+    return {k: round(float(m[k]), 4) for k in ("image_auroc", "pixel_auroc", "aupro")}
