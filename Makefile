@@ -58,6 +58,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_baselines.py --out benchmarks/results
 	$(BIN)/python benchmarks/simplenet_seeds.py --out benchmarks/results
 	$(BIN)/python benchmarks/skip_ts_forms.py --out benchmarks/results
+	$(BIN)/python benchmarks/mhkd_costs.py --out benchmarks/results
 
 book: setup-book
 	$(BIN)/python benchmarks/summarize.py

@@ -41,7 +41,8 @@ def load(results: Path) -> list[tuple[str, dict[str, Any]]]:
     backbone was recorded are WRN-50-2 runs): the goals and tables are about it."""
     runs = [(p.name, json.loads(p.read_text())) for p in sorted(results.glob("*.json"))]
     return [(n, r) for n, r in runs if r.get("backbone", "wide_resnet50_2") == "wide_resnet50_2"
-            and r.get("kind") not in ("baselines", "simplenet_seeds", "skip_ts_forms")]
+            and r.get("kind") not in ("baselines", "simplenet_seeds", "skip_ts_forms",
+                                             "mhkd_costs")]
 
 
 def baselines_table(results: Path) -> str:
@@ -132,6 +133,39 @@ def skip_ts_forms_table(results: Path) -> str:
                f"{r['image_size']}, {r['epochs']} epochs, batch {r['batch_size']}, backbone "
                f"`{r['backbone']}`, seed 0, last epoch, {r['device']}, commit "
                f"{str(r.get('commit'))[:10]}, file `{files[-1].name}`.\n")
+    return "\n".join(out)
+
+
+def mhkd_costs_table(results: Path) -> str:
+    """MHKD's teacher distillation and its student on the embedded sets
+    (``benchmarks/mhkd_costs.py``), the newest file."""
+    files = sorted(results.glob("*_mhkd_costs_*.json"))
+    if not files:
+        return "*No MHKD cost study has been committed yet (make bench).*\n"
+    r = json.loads(files[-1].read_text())
+    t = r["teacher"]
+    losses = t["losses"]
+    out = [f"**Teacher:** distilled from `{r['backbone']}` on {t['distilled_on']}: "
+           f"{t['steps']} steps of {t['batch_size']} draws at {t['image_size']}×"
+           f"{t['image_size']} (width {t['width']}), **{t['wall_s']:.0f} s**, peak memory "
+           f"**{t['peak_memory_mib'] / 1024:.2f} GiB** ({t['peak_memory_kind']}), "
+           f"distillation loss {losses[0]['loss']:.3f} → {losses[-1]['loss']:.3f}; made "
+           "once, reused by the second set.\n",
+           "| set | L_L, epoch 1 → last | L_G | L_SG | image AUROC | pixel AUROC | AUPRO | "
+           "run s (teacher included when made) |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for x in r["runs"]:
+        f, last = x["first"], x["last"]
+        out.append(f"| {x['set']} | {f['L_L']:.3f} → {last['L_L']:.3f} | "
+                   f"{f['L_G']:.3f} → {last['L_G']:.3f} | {f['L_SG']:.4f} → "
+                   f"{last['L_SG']:.4f} | {x['image_auroc']:.3f} | {x['pixel_auroc']:.3f} | "
+                   f"{x['aupro']:.3f} | {x['run_s']:.0f}"
+                   f"{'' if x['teacher_reused'] else ' (teacher made)'} |")
+    out.append(f"\n{r['n_train']} normal training images at {r['image_size']}×"
+               f"{r['image_size']}, {r['epochs']} epochs, batch {r['batch_size']}, settings "
+               f"{', '.join(f'`{o}`' for o in r['overrides'])}, seed 0, last epoch, "
+               f"{r['device']}, commit {str(r.get('commit'))[:10]}, file "
+               f"`{files[-1].name}`.\n")
     return "\n".join(out)
 
 
@@ -434,6 +468,8 @@ def main(argv: list[str] | None = None) -> int:
                  lambda fh: fh.write(simplenet_seeds_table(Path(args.results))))
     atomic_write(Path(args.out) / "skip_ts_forms.md",
                  lambda fh: fh.write(skip_ts_forms_table(Path(args.results))))
+    atomic_write(Path(args.out) / "mhkd_costs.md",
+                 lambda fh: fh.write(mhkd_costs_table(Path(args.results))))
     gpu = gpu_runs(Path(args.results).parent / "gpu_runs")
     atomic_write(Path(args.out) / "gpu_runs.md", lambda fh: fh.write(gpu))
     return 0

@@ -13,12 +13,14 @@ method's reference values.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from multiad.methods.mhkd.config import MHKDConfig
 from multiad.methods.mkd.config import MKDConfig
 from multiad.methods.padim.config import PadimConfig
 from multiad.methods.patchcore.config import PatchCoreConfig
@@ -32,7 +34,7 @@ class RunConfigMismatch(RuntimeError):
     """A run folder already holds a run made with another configuration."""
 
 
-DATA_KINDS = ("synthetic", "mvtec", "brain", "liver", "retina", "folder")
+DATA_KINDS = ("synthetic", "mvtec", "mvtec_loco", "brain", "liver", "retina", "folder")
 
 # torch.compile modes that leave CUDA graphs to ``train.cuda_graph`` (multiad.engine.cuda_graph)
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
@@ -116,7 +118,7 @@ SECTIONS: dict[str, type] = {"data": DataConfig, "teacher": TeacherConfig,
                              "padim": PadimConfig, "patchcore": PatchCoreConfig,
                              "stfpm": STFPMConfig, "rd4ad": RD4ADConfig,
                              "simplenet": SimpleNetConfig, "mkd": MKDConfig,
-                             "skip_ts": SkipTSConfig}
+                             "skip_ts": SkipTSConfig, "mhkd": MHKDConfig}
 # keys that moved between sections; old run folders' configs still load
 MOVED_KEYS = {("model", "backbone"): ("teacher", "backbone"),
               ("model", "teacher_weights"): ("teacher", "weights")}
@@ -136,6 +138,7 @@ class RunConfig:
     simplenet: SimpleNetConfig = field(default_factory=SimpleNetConfig)
     mkd: MKDConfig = field(default_factory=MKDConfig)
     skip_ts: SkipTSConfig = field(default_factory=SkipTSConfig)
+    mhkd: MHKDConfig = field(default_factory=MHKDConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(asdict(self))
@@ -180,7 +183,7 @@ class RunConfig:
             if parts[1] not in d[parts[0]]:
                 raise ValueError(f"override {item!r}: {parts[0]} has no key {parts[1]!r}; "
                                  f"known: {', '.join(d[parts[0]])}")
-            d[parts[0]][parts[1]] = yaml.safe_load(raw)
+            d[parts[0]][parts[1]] = _yaml_value(raw)
         return RunConfig.from_dict(d, source="overrides")
 
     def validate(self) -> RunConfig:
@@ -224,6 +227,18 @@ class RunConfig:
             if hasattr(section, "resolved"):
                 out = dataclasses.replace(out, **{name: section.resolved(out)})
         return out
+
+
+_EXPONENT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
+
+
+def _yaml_value(raw: str) -> Any:
+    """An override's value as YAML reads it, and ``1e-3`` as the number it means (YAML 1.1
+    reads an exponent without a dot as a string)."""
+    value = yaml.safe_load(raw)
+    if isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):
+        return float(value)
+    return value
 
 
 def _moved(d: dict[str, Any]) -> dict[str, Any]:

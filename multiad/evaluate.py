@@ -1,8 +1,9 @@
 """Evaluation of a trained run on its test split: maps, scores, metrics, example heatmaps.
 
 Writes into the run folder (all atomically):
-- ``metrics.json``: image AUROC, pixel AUROC, AUPRO, F1-max, per-defect breakdown, plus
-  config, data counts, teacher weights, seed, commit, device and wall time;
+- ``metrics.json``: image AUROC, pixel AUROC, AUPRO, F1-max, per-defect breakdown (for
+  MVTec LOCO AD also the official AUsPRO under ``auspro``), plus config, data counts,
+  teacher weights, seed, commit, device and wall time;
 - ``maps.npz``: the method's layer maps of every test image (Multi-AD: M^(1..4); float16,
   native resolution — the fused and smoothed maps are recomputed from them), scores, labels,
   defect types and paths;
@@ -25,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from multiad.atomic import atomic_path, atomic_write, write_json
-from multiad.data import load_split, normalize
+from multiad.data import LocoData, load_split, loco_auspro, normalize
 from multiad.explore import save_explorer_data
 from multiad.methods import InferenceModel, get_method
 from multiad.metrics import evaluate_test_set
@@ -144,6 +145,8 @@ def evaluate(run_dir: str | Path, *, device: str = "auto", progress: bool = True
     metrics = evaluate_test_set(res.scores.numpy(), labels,
                                 res.smoothed if has_masks else None,
                                 split.masks if has_masks else None, split.defects)
+    if isinstance(data, LocoData):  # sPRO over the per-defect mask files, FPR ≤ 0.05
+        metrics["auspro"] = loco_auspro(data, res.smoothed)
     figures = write_heatmaps(run_dir / "heatmaps", _to_rgb_u8(split.images),
                              split.masks.numpy(), res.smoothed.numpy(), res.scores.numpy(),
                              labels, split.defects, split.paths, max_overlays)

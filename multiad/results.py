@@ -49,8 +49,11 @@ def teacher_columns(teacher: dict[str, Any]) -> dict[str, Any]:
     (results written before backbones were recorded used WRN-50-2)."""
     kind = teacher["kind"]
     quality = teacher.get("quality") or ("random" if kind == "random" else "paper")
-    return {"backbone": teacher.get("backbone", "wide_resnet50_2"), "teacher": kind,
-            "teacher_quality": quality}
+    backbone = teacher.get("backbone", "wide_resnet50_2")
+    # a teacher the method distilled itself (MHKD's PDN) says from what and on what
+    distilled = teacher.get("origin") if str(backbone).startswith("mhkd_pdn") else None
+    return {"backbone": backbone, "teacher": kind, "teacher_quality": quality,
+            "teacher_distilled": distilled or "—"}
 
 
 def not_the_paper_teacher(df: pd.DataFrame) -> bool:
@@ -136,7 +139,7 @@ def baselines(domain: str) -> pd.DataFrame:
 
 def provenance(df: pd.DataFrame) -> pd.DataFrame:
     cols = ["dataset_id", "method", "seed", "backbone", "teacher", "epochs", "image_size",
-            "commit", "device", "train_min"]
+            "commit", "device", "train_min", "teacher_distilled"]
     return df[cols].reset_index(drop=True)
 
 

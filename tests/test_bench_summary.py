@@ -225,3 +225,27 @@ def test_skip_ts_form_study_shows_the_losses_beside_the_metrics(tmp_path):
     # β·L_mac is read as L_DRKD − L_sim
     assert ("| medical | no L_mac | 2.500 → 1.250 | 0.500 → 0.250 | 0.900 | 0.800 | 0.700 "
             "| 12 |") in text
+
+
+def test_mhkd_cost_study_gives_the_teachers_time_and_memory(tmp_path):
+    res = tmp_path / "results"
+    res.mkdir()
+    teacher = {"distilled_on": "the 16 photographs", "steps": 40, "batch_size": 4,
+               "image_size": 256, "width": 0.25, "wall_s": 120.4, "peak_memory_mib": 2048.0,
+               "peak_memory_kind": "process max RSS", "device": "cpu",
+               "losses": [{"step": 1, "loss": 0.9}, {"step": 40, "loss": 0.5}]}
+    run = {"set": "texture", "teacher_reused": False, "run_s": 300.0,
+           "first": {"L_L": 1.0, "L_G": 1.0, "L_SG": 0.01},
+           "last": {"L_L": 0.5, "L_G": 0.9, "L_SG": 0.002},
+           "image_auroc": 0.6, "pixel_auroc": 0.9, "aupro": 0.7}
+    (res / "CPU_mhkd_costs_1.json").write_text(json.dumps({
+        "kind": "mhkd_costs", "device": "Test CPU (2 cores)", "backbone": "efficientnet_lite0",
+        "image_size": 256, "n_train": 32, "batch_size": 8, "epochs": 8, "commit": "abc",
+        "overrides": ["mhkd.width=0.25"], "teacher": teacher, "runs": [run]}))
+    mod = _summarize()
+    assert mod.load(res) == []
+    mod.main(["--results", str(res), "--out", str(tmp_path / "gen")])
+    text = (tmp_path / "gen" / "mhkd_costs.md").read_text()
+    assert "**120 s**" in text and "**2.00 GiB** (process max RSS)" in text
+    assert "| texture | 1.000 → 0.500 | 1.000 → 0.900 | 0.0100 → 0.0020 | 0.600 | 0.900 " \
+           "| 0.700 | 300 (teacher made) |" in text

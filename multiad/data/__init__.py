@@ -9,6 +9,7 @@ from .errors import DataError
 from .expected import Expected, expected_counts
 from .image_io import read_image, read_mask
 from .mvtec import MVTEC_CATEGORIES
+from .mvtec_loco import LOCO_CATEGORIES, LocoData, LocoDefect, load_mvtec_loco, loco_auspro
 from .registry import KINDS, load_dataset, load_split
 from .samples import AnomalyData, Sample
 from .synthetic import SYNTHETIC_CATEGORIES, make_synthetic
@@ -26,6 +27,7 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "KINDS",
+    "LOCO_CATEGORIES",
     "MVTEC_CATEGORIES",
     "SYNTHETIC_CATEGORIES",
     "AnomalyData",
@@ -33,6 +35,8 @@ __all__ = [
     "DataError",
     "Expected",
     "LoadedSplit",
+    "LocoData",
+    "LocoDefect",
     "Sample",
     "SampleDataset",
     "check_dataset",
@@ -41,7 +45,9 @@ __all__ = [
     "expected_counts",
     "format_report",
     "load_dataset",
+    "load_mvtec_loco",
     "load_split",
+    "loco_auspro",
     "make_synthetic",
     "normalize",
     "preload",

@@ -3,11 +3,14 @@
 * MVTec AD: the official archive ``mvtec_anomaly_detection.tar.xz`` (~4.9 GB), streamed with
   a progress bar, resumable (HTTP Range), checked against its SHA-256 and extracted with
   path-traversal protection.
+* MVTec LOCO AD: the official archive ``mvtec_loco_anomaly_detection.tar.xz`` (~5 GB),
+  fetched and checked the same way.
 * BMAD: the official copy is a Google Drive folder (needs a browser); a zip mirror on
   Hugging Face (``code-dev05/BMAD``) can be fetched directly. :func:`bmad_instructions`
   says how to get either.
 
 ``python -m multiad.data.download mvtec --root data/mvtec`` /
+``python -m multiad.data.download mvtec_loco --root data/mvtec_loco`` /
 ``python -m multiad.data.download bmad --root data/bmad``.
 """
 
@@ -33,11 +36,17 @@ from tqdm import tqdm
 from ..atomic import write_json
 from .errors import DataError
 from .mvtec import MVTEC_CATEGORIES
+from .mvtec_loco import LOCO_CATEGORIES
 
 MVTEC_URL = ("https://www.mydrive.ch/shares/38536/3830184030e49fe74747669442f0f282/download/"
              "420938113-1629952094/mvtec_anomaly_detection.tar.xz")
 MVTEC_SHA256 = "cf4313b13603bec67abb49ca959488f7eedce2a9f7795ec54446c649ac98cd3d"
 MVTEC_PAGE = "https://www.mvtec.com/company/research/datasets/mvtec-ad"
+# The direct link and SHA-256 of the official release, as pinned by anomalib.
+LOCO_URL = ("https://www.mydrive.ch/shares/48237/1b9106ccdfbb09a0c414bd49fe44a14a/download/"
+            "430647091-1646842701/mvtec_loco_anomaly_detection.tar.xz")
+LOCO_SHA256 = "9e7c84dba550fd2e59d8e9e231c929c45ba737b6b6a6d3814100f54d63aae687"
+LOCO_PAGE = "https://www.mvtec.com/company/research/datasets/mvtec-loco"
 BMAD_DRIVE = "https://drive.google.com/drive/folders/1La5H_3tqWioPmGN04DM1vdl3rbcBez62"
 BMAD_HF_URL = "https://huggingface.co/datasets/code-dev05/BMAD/resolve/main/bmad.zip"
 BMAD_HF_SHA256 = "df655def31f3f638a91c567550de54d6e45a74b2368f666c13a6a3052c063165"
@@ -246,6 +255,43 @@ def download_mvtec(root: str | Path, *, url: str = MVTEC_URL, sha256: str | None
     return found
 
 
+def find_loco_root(folder: str | Path) -> Path | None:
+    """The folder holding the 5 MVTec LOCO AD category folders (``folder`` or one level
+    down)."""
+    folder = Path(folder)
+    for cand in (folder, *sorted(p for p in folder.glob("*") if p.is_dir())):
+        if all((cand / c / "train").is_dir() for c in LOCO_CATEGORIES):
+            return cand
+    return None
+
+
+def download_mvtec_loco(root: str | Path, *, url: str = LOCO_URL,
+                        sha256: str | None = LOCO_SHA256, keep_archive: bool = False,
+                        progress: bool = True) -> Path:
+    """Download, verify and extract MVTec LOCO AD into ``root``; return the dataset root.
+
+    Skips everything when ``root`` already holds the 5 categories. The MVTec LOCO AD
+    licence (CC BY-NC-SA 4.0) applies to the data.
+    """
+    root = Path(root).expanduser()
+    found = find_loco_root(root)
+    if found is not None:
+        return found
+    archive = download_file(url, root / "mvtec_loco_anomaly_detection.tar.xz", sha256=sha256,
+                            progress=progress)
+    safe_extract(archive, root)
+    found = find_loco_root(root)
+    if found is None:
+        raise DataError(f"After extracting {archive} the 5 MVTec LOCO AD category folders "
+                        f"are not all in {root}. Delete {root} and retry, or download from "
+                        f"{LOCO_PAGE} by hand.")
+    write_json(root / MARKER, {"dataset": "mvtec_loco", "url": url, "sha256": sha256,
+                               "root": str(found)})
+    if not keep_archive:
+        archive.unlink()
+    return found
+
+
 def bmad_instructions(root: str | Path = "data/bmad") -> str:
     """How to obtain the BMAD medical sets (Brain MRI, Liver CT, Retinal OCT/RESC)."""
     return f"""BMAD (Brain MRI, Liver CT, Retinal OCT) cannot be fetched from the official source
@@ -282,11 +328,11 @@ def download_bmad(root: str | Path, *, url: str = BMAD_HF_URL,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``mvtec`` / ``bmad`` / ``bmad-instructions``."""
+    """Command line: ``mvtec`` / ``mvtec_loco`` / ``bmad`` / ``bmad-instructions``."""
     parser = argparse.ArgumentParser(prog="python -m multiad.data.download",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("dataset", choices=("mvtec", "bmad", "bmad-instructions"))
+    parser.add_argument("dataset", choices=("mvtec", "mvtec_loco", "bmad", "bmad-instructions"))
     parser.add_argument("--root", default=None, help="target folder")
     parser.add_argument("--keep-archive", action="store_true")
     parser.add_argument("--no-verify", action="store_true",
@@ -300,6 +346,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             path = download_mvtec(args.root or "data/mvtec", keep_archive=args.keep_archive,
                                   **kwargs)
             print(f"MVTec AD ready at {path}")
+        elif args.dataset == "mvtec_loco":
+            kwargs = {"sha256": None} if args.no_verify else {}
+            path = download_mvtec_loco(args.root or "data/mvtec_loco",
+                                       keep_archive=args.keep_archive, **kwargs)
+            print(f"MVTec LOCO AD ready at {path}")
         else:
             kwargs = {"sha256": None} if args.no_verify else {}
             path = download_bmad(args.root or "data/bmad", keep_archive=args.keep_archive,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from .bmad import BMAD_KINDS, load_bmad
 from .errors import DataError
 from .mvtec import load_folder, load_mvtec, load_mvtec_layout
+from .mvtec_loco import load_mvtec_loco
 from .samples import AnomalyData
 from .synthetic import SYNTHETIC_CATEGORIES, make_synthetic, read_manifest, synthetic_folder
 
@@ -15,9 +16,11 @@ if TYPE_CHECKING:
     from ..config import DataConfig
     from .tensors import LoadedSplit
 
-KINDS = ("mvtec", "folder", *BMAD_KINDS, "synthetic")
+KINDS = ("mvtec", "mvtec_loco", "folder", *BMAD_KINDS, "synthetic")
 KIND_ALIASES = {"mvtec_ad": "mvtec", "mvtecad": "mvtec", "brats": "brain", "brain_mri": "brain",
-                "liver_ct": "liver", "resc": "retina", "retina_resc": "retina"}
+                "liver_ct": "liver", "resc": "retina", "retina_resc": "retina",
+                "loco": "mvtec_loco", "mvtec_loco_ad": "mvtec_loco", "mvtecloco": "mvtec_loco",
+                "loco_ad": "mvtec_loco"}
 
 
 def canonical_kind(kind: str) -> str:
@@ -43,15 +46,19 @@ def load_synthetic(root: str | Path, category: str | None) -> AnomalyData:
 
 
 def load_dataset(kind: str, root: str | Path, category: str | None = None) -> AnomalyData:
-    """Load a dataset of ``kind`` (mvtec, folder, brain, liver, retina, synthetic) at ``root``.
+    """Load a dataset of ``kind`` (mvtec, mvtec_loco, folder, brain, liver, retina, synthetic)
+    at ``root``.
 
-    ``category``: the MVTec AD category, the synthetic set (``texture``/``medical``) or an
-    optional sub-folder for ``folder``; ignored by the BMAD sets. Raises DataError with a
+    ``category``: the MVTec AD or MVTec LOCO AD category, the synthetic set
+    (``texture``/``medical``) or an optional sub-folder for ``folder``; ignored by the BMAD
+    sets. Raises DataError with a
     message naming the offending file or folder when the data is not usable.
     """
     kind = canonical_kind(kind)
     if kind == "mvtec":
         return load_mvtec(root, category)
+    if kind == "mvtec_loco":
+        return load_mvtec_loco(root, category)
     if kind == "folder":
         return load_folder(root, category)
     if kind == "synthetic":

@@ -11,12 +11,18 @@ SPLITS = ("train", "valid", "test")
 
 @dataclass(frozen=True)
 class Sample:
-    """One image. ``mask`` is None for an empty mask (normal images, or no masks shipped)."""
+    """One image. ``mask`` is None for an empty mask (normal images, or no masks shipped).
+
+    ``regions``: when the ground truth is split over several files, one per annotated
+    defect (MVTec LOCO AD), all of them; the image's mask is then their union and
+    ``mask`` is the first of them.
+    """
 
     image: Path
     mask: Path | None
     label: int  # 0 normal, 1 anomalous
     defect: str  # "good" for normal images
+    regions: tuple[Path, ...] = ()
 
 
 @dataclass

@@ -127,7 +127,9 @@ def cache_key(samples: Sequence[Sample], size: int) -> str:
     h = hashlib.sha256()
     h.update(json.dumps([CACHE_VERSION, RESIZE_METHOD, int(size)]).encode())
     for s in samples:
-        h.update(json.dumps(_stat(s.image) + _stat(s.mask) + [s.label, s.defect]).encode())
+        regions = [_stat(p) for p in s.regions[1:]]  # [] unless several mask files (LOCO)
+        h.update(json.dumps(_stat(s.image) + _stat(s.mask) + [s.label, s.defect]
+                            + regions).encode())
     return h.hexdigest()[:32]
 
 
@@ -138,6 +140,10 @@ def _decode_into(s: Sample, i: int, size: int, images: torch.Tensor, masks: torc
     if s.mask is not None:
         mask = image_io.read_mask(s.mask)
         image_io.check_same_size(image, mask, s.image, s.mask)
+        for path in s.regions[1:]:  # several region files: their union
+            extra = image_io.read_mask(path)
+            image_io.check_same_size(image, extra, s.image, path)
+            mask |= extra
         masks[i] = resize_mask(mask, size)
 
 

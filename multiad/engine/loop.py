@@ -132,6 +132,7 @@ def _open_run(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool,
         losses = [row for row in losses if row["epoch"] <= start]
         if progress:
             print(f"resuming {run_dir} after epoch {start}/{cfg.train.epochs}")
+    images = trainer.begin(images, progress)  # a subset when the method holds some out
     if model_path.exists() and resume and start >= cfg.train.epochs:
         if progress:
             print(f"{model_path} is complete ({start} epochs); nothing to do")
@@ -139,8 +140,8 @@ def _open_run(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool,
 
     t_cache = None
     if cfg.train.cache_teacher and start < cfg.train.epochs:
-        t_key = (cfg.teacher.backbone, cfg.teacher.weights, cfg.train.amp,
-                 cfg.train.channels_last, cfg.train.batch_size)
+        t_key = (*trainer.teacher_cache_key(), cfg.train.amp, cfg.train.channels_last,
+                 cfg.train.batch_size)
         if t_key not in shared.teacher:
             shared.teacher[t_key] = teacher_features(trainer, images, progress)
         t_cache = shared.teacher[t_key]

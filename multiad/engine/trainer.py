@@ -82,6 +82,13 @@ class MethodRunner:
         x = normalize(images_u8.to(self.device, non_blocking=True), t.mean, t.std)
         return x.contiguous(memory_format=self.memory_format())
 
+    def teacher_cache_key(self) -> tuple[Any, ...]:
+        """What T's cached features depend on besides the data and the step's execution:
+        the teacher and this method's ``teacher_forward`` (one that overrides it — in
+        float32, on other inputs — never shares another method's cache)."""
+        return (self.cfg.teacher.backbone, self.cfg.teacher.weights,
+                type(self).teacher_forward.__qualname__)
+
     @torch.no_grad()
     def teacher_forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """T's features as the step takes them (for the engine's cache), under autocast."""
@@ -114,6 +121,12 @@ class TrainerBase(MethodRunner):
     # whether ``train.cuda_graph`` may replay this trainer's step from a CUDA graph: only a
     # step that has been checked on a GPU says so (Multi-AD's); the others run eagerly
     graph_capturable: ClassVar[bool] = False
+
+    def begin(self, images_u8: torch.Tensor, progress: bool = True) -> torch.Tensor:
+        """Before the first epoch, and again on resume: the images the steps train on. All
+        of them by default; a method that calibrates on held-out training images (MHKD)
+        sets them aside here (deterministically: a resumed run holds out the same)."""
+        return images_u8
 
     def modules(self) -> dict[str, nn.Module]:
         """The trained networks by name (their state goes into checkpoints)."""

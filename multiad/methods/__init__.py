@@ -11,6 +11,7 @@
 | ``simplenet`` | SimpleNet (Liu et al., CVPR 2023) | trained | WRN-50-2 |
 | ``mkd`` | MKD (Salehi et al., CVPR 2021) | trained | VGG-16 |
 | ``skip_ts`` | Skip-TS (Liu, Jiao, Lu & Chen; related system) | trained | WRN-50-2 |
+| ``mhkd`` | MHKD (multi-task hybrid KD; related system) | trained | WRN-101-2 (distilled) |
 
 A method's module (``multiad/methods/<name>/``) provides ``build(cfg, device)`` (a
 :class:`~multiad.engine.trainer.TrainerBase` for a trained method), ``load(cfg, blob,
@@ -69,6 +70,13 @@ METHODS: dict[str, MethodSpec] = {s.name: s for s in (
         schedule={"epochs": 200, "batch_size": 16, "lr": 0.005, "betas": (0.5, 0.999)},
         reference="Liu, Jiao, Lu & Chen (related system); code: Arktis2022/Skip-TS "
                   "(no licence; not copied)", eval_only_keys=("sigma",)),
+    MethodSpec(
+        "mhkd", "MHKD", "trained", "wide_resnet101_2", "multiad.methods.mhkd.method",
+        section="mhkd", layer_names=("structural", "logical"),
+        # 80,000 steps at batch 1 ≈ 226 epochs of a MVTec LOCO AD category (354 images)
+        schedule={"epochs": 226, "batch_size": 1, "lr": 1e-4, "betas": (0.9, 0.999)},
+        reference="multi-task hybrid KD (related system); code: Xmh-L/MHKD4AD (no "
+                  "licence, incomplete; not copied)", eval_only_keys=("sigma",)),
 )}
 
 

@@ -1,4 +1,5 @@
-"""Exact anomaly-detection metrics: image/pixel AUROC, AUPRO, F1-max and test-set reports.
+"""Exact anomaly-detection metrics: image/pixel AUROC, AUPRO, AUsPRO (MVTec LOCO), F1-max
+and test-set reports.
 
 Everything is exact (no binning, sigmoid or clipping) and accepts numpy arrays or torch
 tensors; CUDA tensors are evaluated on their GPU. See each module's docstring for the
@@ -12,6 +13,13 @@ from multiad.metrics.aupro import AuproResult, aupro, aupro_result, connected_re
 from multiad.metrics.auroc import AurocResult, auroc, auroc_result, pixel_auroc
 from multiad.metrics.f1 import F1Result, f1_max, f1_max_result, f1_max_threshold
 from multiad.metrics.report import evaluate_test_set
+from multiad.metrics.spro import (
+    AusproResult,
+    auspro,
+    auspro_report,
+    auspro_result,
+    saturation_area,
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -27,17 +35,22 @@ __all__ = [
     "DEFAULT_CHUNK_PIXELS",
     "AuproResult",
     "AurocResult",
+    "AusproResult",
     "F1Result",
     "UndefinedMetricError",
     "aupro",
     "aupro_result",
     "auroc",
     "auroc_result",
+    "auspro",
+    "auspro_report",
+    "auspro_result",
     "connected_regions",
     "evaluate_test_set",
     "f1_max",
     "f1_max_result",
     "f1_max_threshold",
     "pixel_auroc",
+    "saturation_area",
     "time_pixel_metrics",
 ]

@@ -1,0 +1,178 @@
+"""MHKD's teacher, distilled once per source network and cached (paper §III-A; reference
+``pretraining.py``, EfficientAD's teacher pretraining).
+
+The target of an image is the source network's (``teacher.backbone``: WRN-101-2 in the
+paper, ResNeXt-101 in the code) PatchCore-style patch features of stages 2 and 3 at twice
+the input size — 3×3 neighbourhoods, stage 3 upsampled to stage 2's grid, each pooled to
+1024 values and both together to ``out_channels`` (PatchCore's ``patch_features``) —
+normalised per channel by their mean and standard deviation over ``distill_norm_images``
+draws. The PDN (``pdn_medium``) sees the image at the input size and learns the target by
+MSE: Adam (lr 1e-4, weight decay 1e-5), ``distill_steps`` steps of ``distill_batch_size``
+draws (the reference: 60,000 of 32 ImageNet images). The result is a file in the cache
+(``<cache>/mhkd_teachers/``) named by a digest of everything it depends on, with what it
+was distilled on, its losses, its wall time and peak memory; a run reuses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import resource
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from multiad.backbones import FeatureInfo, FrozenBackbone, WeightsSource, build_backbone
+from multiad.backbones.resnet import IMAGENET_MEAN, IMAGENET_STD
+from multiad.data import normalize
+from multiad.methods.mhkd.distill_data import PairSampler, describe, image_files
+from multiad.methods.mhkd.pdn import pdn_medium
+from multiad.methods.patchcore.torch_model import patch_features
+
+if TYPE_CHECKING:
+    from multiad.config import RunConfig
+
+CACHE_VERSION = 1
+
+
+def target_features(source: FrozenBackbone, x_large: torch.Tensor, layers: tuple[int, ...],
+                    out_channels: int) -> torch.Tensor:
+    """The unnormalised target of images at twice the PDN's input: N×out×h×w."""
+    feats = source(normalize(x_large, source.mean, source.std))
+    flat, (h, w) = patch_features(feats, layers, 3, 1024, out_channels)
+    return flat.reshape(len(x_large), h, w, out_channels).permute(0, 3, 1, 2).contiguous()
+
+
+def _settings(cfg: RunConfig, source: FrozenBackbone, data: dict[str, Any]) -> dict[str, Any]:
+    p = cfg.mhkd
+    return {"version": CACHE_VERSION, "source": source.source.describe(),
+            "data": data, "image_size": cfg.data.image_size, "out_channels": p.out_channels,
+            "width": p.width, "layers": list(p.distill_layers), "steps": p.distill_steps,
+            "batch_size": p.distill_batch_size, "lr": p.distill_lr,
+            "norm_images": p.distill_norm_images, "seed": cfg.train.seed}
+
+
+def cache_path(cfg: RunConfig, settings: dict[str, Any]) -> Path:
+    from multiad.data import default_cache_dir
+
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    base = Path(cfg.data.cache_dir).expanduser() if cfg.data.cache_dir else default_cache_dir()
+    return base / "mhkd_teachers" / f"pdn-{cfg.teacher.backbone}-{digest.hexdigest()[:16]}.pt"
+
+
+@torch.no_grad()
+def _channel_stats(source: FrozenBackbone, sampler: PairSampler, n: int, batch: int,
+                   cfg: RunConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reference's ``feature_normalization``: the mean of per-batch channel means, then
+    the mean of per-batch mean squared deviations, over ⌈n / batch⌉ batches each."""
+    p = cfg.mhkd
+    steps = max(1, -(-n // batch))
+    means = []
+    for _ in range(steps):
+        t = target_features(source, sampler.draw(batch)[1].to(device), p.distill_layers,
+                            p.out_channels)
+        means.append(t.mean(dim=(0, 2, 3)))
+    mean = torch.stack(means).mean(0)[None, :, None, None]
+    var = []
+    for _ in range(steps):
+        t = target_features(source, sampler.draw(batch)[1].to(device), p.distill_layers,
+                            p.out_channels)
+        var.append(((t - mean) ** 2).mean(dim=(0, 2, 3)))
+    return mean, torch.stack(var).mean(0).sqrt()[None, :, None, None]
+
+
+def _peak_memory_mib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def distil(cfg: RunConfig, device: torch.device, progress: bool | None = None
+           ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The distilled PDN's state dict and its record, from the cache or made now."""
+    p = cfg.mhkd
+    source = build_backbone(cfg.teacher.backbone, cfg.teacher.weights)
+    files = image_files(p.distill_root)
+    data = describe(p.distill_root, files)
+    settings = _settings(cfg, source, data)
+    path = cache_path(cfg, settings)
+    if path.exists():
+        blob = torch.load(path, map_location="cpu", weights_only=False)
+        if blob.get("settings") == json.loads(json.dumps(settings, default=str)):
+            return blob["state"], {**blob["meta"], "cache_file": str(path), "reused": True}
+    from multiad.engine.run_folder import save_torch
+
+    source = source.to(device)
+    sampler = PairSampler(files, cfg.data.image_size, seed=cfg.train.seed)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    t0 = time.perf_counter()
+    mean, std = _channel_stats(source, sampler, p.distill_norm_images, p.distill_batch_size,
+                               cfg, device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.train.seed)
+        pdn: nn.Module = pdn_medium(p.out_channels, p.width).to(device)
+    opt = torch.optim.Adam(pdn.parameters(), lr=p.distill_lr, weight_decay=1e-5)
+    curve: list[dict[str, float]] = []
+    bar = tqdm(range(p.distill_steps), desc=f"MHKD teacher from {cfg.teacher.backbone}",
+               disable=progress is False if progress is not None else None, leave=False)
+    every = max(1, p.distill_steps // 20)
+    for step in bar:
+        small, large = sampler.draw(p.distill_batch_size)
+        with torch.no_grad():
+            target = (target_features(source, large.to(device), p.distill_layers,
+                                      p.out_channels) - mean) / std
+        pred = pdn(normalize(small.to(device), IMAGENET_MEAN, IMAGENET_STD))
+        loss = ((target - pred) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % every == 0 or step + 1 == p.distill_steps:
+            curve.append({"step": step + 1, "loss": float(loss.detach())})
+            bar.set_postfix(loss=f"{curve[-1]['loss']:.4f}")
+    meta = {**data, "source": settings["source"], "steps": p.distill_steps,
+            "batch_size": p.distill_batch_size, "image_size": cfg.data.image_size,
+            "width": p.width, "losses": curve, "wall_s": round(time.perf_counter() - t0, 1),
+            "peak_memory_mib": round(_peak_memory_mib(device), 1),
+            "peak_memory_kind": "CUDA allocated" if device.type == "cuda"
+            else "process max RSS", "device": str(device)}
+    state = {k: v.detach().cpu() for k, v in pdn.state_dict().items()}
+    save_torch(path, {"settings": json.loads(json.dumps(settings, default=str)),
+                      "state": state, "meta": meta})
+    return state, {**meta, "cache_file": str(path), "reused": False}
+
+
+class PDNStages(nn.Module):
+    """The PDN as a backbone body: one output, the list a ``FrozenBackbone`` returns."""
+
+    def __init__(self, out_channels: int, width: float) -> None:
+        super().__init__()
+        self.pdn = pdn_medium(out_channels, width)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [self.pdn(x)]
+
+
+def pdn_teacher(cfg: RunConfig, state: dict[str, torch.Tensor], meta: dict[str, Any]
+                ) -> FrozenBackbone:
+    """The distilled PDN as the run's frozen teacher (ImageNet input normalisation, one
+    output at stride 4); its source records the network it was distilled from."""
+
+    body = PDNStages(cfg.mhkd.out_channels, cfg.mhkd.width)
+    body.pdn.load_state_dict(state)
+    src = meta["source"]
+    digest = hashlib.sha256(b"".join(v.numpy().tobytes() for v in state.values()))
+    source = WeightsSource(
+        backbone=f"mhkd_pdn<-{src['backbone']}", kind=src["kind"],
+        path=Path(meta["cache_file"]) if meta.get("cache_file") else None,
+        sha256=digest.hexdigest(), origin=f"distilled from {src['backbone']} "
+        f"({src.get('sha256') or src['kind']}) on {meta['distilled_on']}, "
+        f"{meta['steps']} steps of {meta['batch_size']}", offline=bool(src.get("offline")),
+        random_seed=int(src.get("random_seed", 0)))
+    return FrozenBackbone(body, FeatureInfo((cfg.mhkd.out_channels,), (4,)), source,
+                          IMAGENET_MEAN, IMAGENET_STD)
+

@@ -1,0 +1,128 @@
+"""The natural images MHKD's teacher is distilled on, and how a training pair is drawn.
+
+- a folder the user points at (``mhkd.distill_root``; ImageNet's train folder in the
+  paper): every image file under it, recursively, decoded when drawn;
+- offline, by default: the photographs bundled with scikit-image (a fixed list of 16 —
+  an astronaut, a cat, coffee, coins, bricks, grass, gravel, a rocket, a motorcycle, …;
+  no download), said on every page.
+
+A draw (seeded): an image, a random crop of 25–100 % of its area at aspect 3/4–4/3, a
+horizontal flip with probability ½, grey with probability 0.1 (the reference's
+``RandomGrayscale(0.1)``), resized (bilinear, antialiased) to the PDN's input size S and
+to 2S for the source network, as the reference feeds the same image at 256 and 512. The
+crops and flips are this package's (the reference resizes whole ImageNet images): with a
+few photographs they are what makes the draws differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from multiad.data.errors import DataError
+from multiad.data.image_io import read_image
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+SKIMAGE_PHOTOGRAPHS = ("astronaut.png", "brick.png", "camera.png", "cell.png", "chelsea.png",
+                       "coffee.png", "coins.png", "grass.png", "gravel.png",
+                       "hubble_deep_field.jpg", "ihc.png", "moon.png", "motorcycle_left.png",
+                       "motorcycle_right.png", "retina.jpg", "rocket.jpg")
+
+
+def skimage_photographs() -> list[Path]:
+    """The bundled photographs' paths (scikit-image is a dependency of the package)."""
+    import skimage.data
+
+    folder = Path(skimage.data.__file__).parent
+    paths = [folder / name for name in SKIMAGE_PHOTOGRAPHS]
+    missing = [p.name for p in paths if not p.exists()]
+    if missing:
+        raise DataError(f"scikit-image's bundled photographs {missing} are missing from "
+                        f"{folder}; reinstall scikit-image, or set mhkd.distill_root to a "
+                        "folder of natural images")
+    return paths
+
+
+def image_files(root: str | Path | None) -> list[Path]:
+    """The distillation images: every image under ``root``, or the bundled photographs."""
+    if root is None:
+        return skimage_photographs()
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DataError(f"mhkd.distill_root {root} is not a folder; point it at a folder of "
+                        "natural images (ImageNet's train folder in the paper), or unset it "
+                        "for the bundled photographs")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"mhkd.distill_root {root} holds no image files "
+                        f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
+def describe(root: str | Path | None, files: list[Path]) -> dict[str, object]:
+    """What the teacher was distilled on, for every page: the source and a digest of its
+    file list (names and sizes)."""
+    h = hashlib.sha256()
+    base = files[0].parent if root is None else Path(root).expanduser()
+    for p in files:
+        h.update(f"{p.relative_to(base)}:{p.stat().st_size}\n".encode())
+    if root is None:
+        import skimage
+
+        where = f"the {len(files)} photographs bundled with scikit-image {skimage.__version__}"
+    else:
+        where = f"{len(files)} images under {Path(root).expanduser().resolve()}"
+    return {"distilled_on": where, "images": len(files), "files_sha256": h.hexdigest()}
+
+
+def _crop_box(h: int, w: int, g: torch.Generator) -> tuple[int, int, int, int]:
+    """A random crop of 25–100 % of the area at aspect 3/4–4/3 (top, left, height, width)."""
+    for _ in range(10):
+        area = h * w * (0.25 + 0.75 * float(torch.rand((), generator=g)))
+        log_r = math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * float(
+            torch.rand((), generator=g))
+        cw = round(math.sqrt(area * math.exp(log_r)))
+        ch = round(math.sqrt(area / math.exp(log_r)))
+        if 0 < cw <= w and 0 < ch <= h:
+            top = int(torch.randint(0, h - ch + 1, (), generator=g))
+            left = int(torch.randint(0, w - cw + 1, (), generator=g))
+            return top, left, ch, cw
+    return 0, 0, h, w
+
+
+class PairSampler:
+    """Seeded draws of (PDN input S×S, source input 2S×2S), float [0, 1], batch-first."""
+
+    def __init__(self, files: list[Path], size: int, seed: int) -> None:
+        self.files, self.size = files, size
+        self.g = torch.Generator().manual_seed(seed)
+        self._cache: dict[int, torch.Tensor] = {}  # decoded images (small sets only)
+
+    def _image(self, i: int) -> torch.Tensor:
+        if i in self._cache:
+            return self._cache[i]
+        img = torch.from_numpy(read_image(self.files[i])).permute(2, 0, 1)
+        if len(self.files) <= 256:
+            self._cache[i] = img
+        return img
+
+    def draw(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        small, large = [], []
+        for _ in range(n):
+            img = self._image(int(torch.randint(0, len(self.files), (), generator=self.g)))
+            top, left, ch, cw = _crop_box(img.shape[1], img.shape[2], self.g)
+            crop = img[:, top:top + ch, left:left + cw]
+            if float(torch.rand((), generator=self.g)) < 0.5:
+                crop = crop.flip(-1)
+            if float(torch.rand((), generator=self.g)) < 0.1:
+                grey = (0.299 * crop[0] + 0.587 * crop[1] + 0.114 * crop[2])[None]
+                crop = grey.expand(3, -1, -1)
+            crop = crop[None]
+            for out, side in ((small, self.size), (large, 2 * self.size)):
+                out.append(F.interpolate(crop, size=(side, side), mode="bilinear",
+                                         antialias=True, align_corners=False)[0])
+        return torch.stack(small).clamp(0, 1), torch.stack(large).clamp(0, 1)
