@@ -5,6 +5,11 @@ CPU, seed-controlled."""
 
 from __future__ import annotations
 
+import csv
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,3 +47,32 @@ def run_metrics(run: Path, out: Path) -> dict[str, Any]:
     m = evaluate(run, device="cpu", progress=False, max_overlays=0, save_maps=False,
                  out_dir=out)["metrics"]
     return {k: round(float(m[k]), 4) for k in ("image_auroc", "pixel_auroc", "aupro")}
+
+
+def read_losses(run: Path) -> list[dict[str, float]]:
+    """A run's ``losses.csv``, one dict per epoch."""
+    with open(run / "losses.csv", encoding="utf-8") as fh:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+@contextmanager
+def study(kind: str, out: str, **fields: Any) -> Iterator[tuple[dict[str, Any], Path]]:
+    """(the result, a work folder holding both sets): the caller appends to
+    ``result["runs"]``; on success the result is written (``result_file.write_result``)
+    and the work folder is removed either way."""
+    import torch
+    from result_file import write_result
+
+    from multiad.provenance import provenance
+
+    res: dict[str, Any] = {"kind": kind, **SETTING, **fields,
+                           **provenance(torch.device("cpu")), "runs": []}
+    info = res["device"]
+    res["device"] = f"{info['name']} ({info['cores']} cores)"
+    work = Path(tempfile.mkdtemp(prefix=f"{kind}-"))
+    try:
+        make_sets(work)
+        yield res, work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    write_result(res, out, kind)

@@ -16,13 +16,9 @@ it does on this backbone. Writes ``benchmarks/results/<device>_simplenet_seeds_<
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-import torch
 
 
 def _run(cat: str, seed: int, noise: float, epochs: int, every: int, work: Path
@@ -52,18 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--every", type=int, default=2)
     args = p.parse_args(argv)
-    from quality_setting import SETS, SETTING, make_sets
-    from result_file import write_result
+    from quality_setting import SETS, study
 
-    from multiad.provenance import provenance
-
-    res: dict[str, Any] = {"kind": "simplenet_seeds", **SETTING,
-                           **provenance(torch.device("cpu")), "runs": []}
-    info = res["device"]
-    res["device"] = f"{info['name']} ({info['cores']} cores)"
-    work = Path(tempfile.mkdtemp(prefix="simplenet-seeds-"))
-    try:
-        make_sets(work)
+    with study("simplenet_seeds", args.out) as (res, work):
         for cat in SETS:
             plan = [(s, 0.5) for s in args.seeds] + [(args.seeds[0], 0.015)]
             for seed, noise in plan:
@@ -72,9 +59,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{r['wall_s']:6.1f} s] {cat} seed {seed} σ {noise}: "
                       + " ".join(f"ep{c['epoch']} {c['image_auroc']:.3f}/{c['pixel_auroc']:.3f}"
                                  for c in r["curve"]), flush=True)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    write_result(res, args.out, "simplenet_seeds")
     return 0
 
 

@@ -12,14 +12,7 @@ last epoch. Writes ``benchmarks/results/<device>_skip_ts_forms_<stamp>.json``.
 from __future__ import annotations
 
 import argparse
-import csv
-import shutil
-import tempfile
 import time
-from pathlib import Path
-from typing import Any
-
-import torch
 
 VARIANTS = {
     "default (code L_sim, Eq. 4 L_mac)": [],
@@ -30,30 +23,17 @@ VARIANTS = {
 }
 
 
-def _losses(run: Path) -> list[dict[str, float]]:
-    with open(run / "losses.csv", encoding="utf-8") as fh:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--epochs", type=int, default=8)
     args = p.parse_args(argv)
-    from quality_setting import SETS, SETTING, make_sets, quality_config, run_metrics
-    from result_file import write_result
+    from quality_setting import SETS, quality_config, read_losses, run_metrics, study
 
-    from multiad.provenance import provenance
     from multiad.train import train
 
-    res: dict[str, Any] = {"kind": "skip_ts_forms", **SETTING, "epochs": args.epochs,
-                           **provenance(torch.device("cpu")), "runs": []}
-    info = res["device"]
-    res["device"] = f"{info['name']} ({info['cores']} cores)"
-    work = Path(tempfile.mkdtemp(prefix="skip-ts-forms-"))
-    try:
-        make_sets(work)
+    with study("skip_ts_forms", args.out, epochs=args.epochs) as (res, work):
         for cat in SETS:
             for i, (name, overrides) in enumerate(VARIANTS.items()):
                 cfg = quality_config("skip_ts", cat, work, f"train.epochs={args.epochs}",
@@ -61,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
                 run, t0 = work / f"{cat}-{i}", time.perf_counter()
                 train(cfg, run, progress=False)
                 wall = time.perf_counter() - t0
-                losses = _losses(run)
+                losses = read_losses(run)
                 r = {"set": cat, "variant": name, "overrides": overrides,
                      "train_s": round(wall, 1), "first": losses[0], "last": losses[-1],
                      **run_metrics(run, work / "eval" / run.name)}
@@ -70,9 +50,6 @@ def main(argv: list[str] | None = None) -> int:
                       f"{losses[-1]['sim']:.3f}, L_mac {losses[0]['mac']:.3f}→"
                       f"{losses[-1]['mac']:.3f}; {r['image_auroc']:.3f} / "
                       f"{r['pixel_auroc']:.3f} / {r['aupro']:.3f}", flush=True)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    write_result(res, args.out, "skip_ts_forms")
     return 0
 
 

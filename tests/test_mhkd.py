@@ -6,6 +6,7 @@ rate drop, resume."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -137,6 +138,13 @@ def test_teacher_is_distilled_once_and_reused(offline_config):
     other = distil(cfg.with_overrides(["mhkd.distill_steps=2"]).validate(),
                    torch.device("cpu"), progress=False)[1]
     assert other["cache_file"] != meta["cache_file"]
+    # a damaged cache file is a miss: said, distilled again, replaced
+    Path(meta["cache_file"]).write_bytes(b"not a torch file")
+    with pytest.warns(UserWarning, match="unreadable"):
+        state3, meta3 = distil(cfg, torch.device("cpu"), progress=False)
+    assert not meta3["reused"] and meta3["cache_file"] == meta["cache_file"]
+    for k, v in state.items():  # the same seeded distillation
+        torch.testing.assert_close(v, state3[k], rtol=0, atol=0)
 
 
 def test_begin_holds_out_validation_and_normalises_the_teacher_on_the_rest(offline_config):
@@ -162,6 +170,27 @@ def test_begin_holds_out_validation_and_normalises_the_teacher_on_the_rest(offli
         lrs.append(trainer.opt.param_groups[0]["lr"])
     base = cfg.train.lr
     assert lrs == pytest.approx([base] * 5 + [0.1 * base])  # step 6 ≥ ⌊0.95 · 6⌋ = 5
+    # a checkpoint made against another distilled teacher is refused, by name
+    state = trainer.state(1, [])
+    state["teacher_sha256"] = "0" * 64
+    with pytest.raises(RuntimeError, match="another distilled teacher"):
+        trainer.load_state(state)
+    with pytest.raises(DataError, match="at least 2"):
+        trainer.begin(images[:1], progress=False)
+
+
+def test_teacher_feature_caches_are_never_shared_across_methods(offline_config):
+    """The engine shares T's cached features between runs of a group with equal keys:
+    SimpleNet's float32 features, RD4AD's autocast ones and MHKD's PDN outputs differ."""
+    from multiad.methods import get_method
+
+    keys = {}
+    for method in ("rd4ad", "skip_ts", "simplenet", "mhkd"):
+        cfg = offline_config(method, *TINY).validate()
+        keys[method] = get_method(method).impl().build(cfg, torch.device("cpu")
+                                                       ).teacher_cache_key()
+    assert keys["rd4ad"] == keys["skip_ts"]  # same teacher, same forward: one cache
+    assert len({keys["rd4ad"], keys["simplenet"], keys["mhkd"]}) == 3
 
 
 def test_mhkd_resume_equals_an_uninterrupted_run_and_predicts(offline_config,
@@ -173,6 +202,9 @@ def test_mhkd_resume_equals_an_uninterrupted_run_and_predicts(offline_config,
     model, back, meta = resumed_equals_uninterrupted(cfg, interrupted=True, rtol=1e-6,
                                                      atol=1e-9)
     assert back.method == "mhkd" and len(meta["losses"]) == 2
+    n_train = meta["data"]["counts"]["train"]["total"]
+    held_out = len(holdout(n_train, 0.1, seed=0)[1])
+    assert held_out >= 1 and meta["images_trained"] == n_train - held_out  # never trained on
     assert set(meta["losses"][0]) >= {"loss", "L_L", "L_G", "L_SG"}
     q = meta["quantiles"]
     assert q["structural"][0] < q["structural"][1] and "held out" in q["validation"]

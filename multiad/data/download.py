@@ -28,7 +28,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
@@ -229,6 +229,28 @@ def find_mvtec_root(folder: str | Path) -> Path | None:
     return None
 
 
+def _download_archive(root: Path, *, dataset: str, title: str, archive_name: str, url: str,
+                      sha256: str | None, find: Callable[[Path], Path | None], n: int,
+                      page: str, keep_archive: bool, progress: bool) -> Path:
+    """Download, verify and extract one archive of ``n`` category folders into ``root``
+    (nothing when ``find`` already sees them); record where the data came from."""
+    found = find(root)
+    if found is not None:
+        return found
+    archive = download_file(url, root / archive_name, sha256=sha256, progress=progress)
+    safe_extract(archive, root)
+    found = find(root)
+    if found is None:
+        raise DataError(f"After extracting {archive} the {n} {title} category folders are "
+                        f"not all in {root}. Delete {root} and retry, or download from "
+                        f"{page} by hand.")
+    write_json(root / MARKER, {"dataset": dataset, "url": url, "sha256": sha256,
+                               "root": str(found)})
+    if not keep_archive:
+        archive.unlink()
+    return found
+
+
 def download_mvtec(root: str | Path, *, url: str = MVTEC_URL, sha256: str | None = MVTEC_SHA256,
                    keep_archive: bool = False, progress: bool = True) -> Path:
     """Download, verify and extract MVTec AD into ``root``; return the dataset root.
@@ -236,23 +258,10 @@ def download_mvtec(root: str | Path, *, url: str = MVTEC_URL, sha256: str | None
     Skips everything when ``root`` already holds the 15 categories. The MVTec AD licence
     (CC BY-NC-SA 4.0) applies to the data.
     """
-    root = Path(root).expanduser()
-    found = find_mvtec_root(root)
-    if found is not None:
-        return found
-    archive = download_file(url, root / "mvtec_anomaly_detection.tar.xz", sha256=sha256,
-                            progress=progress)
-    safe_extract(archive, root)
-    found = find_mvtec_root(root)
-    if found is None:
-        raise DataError(f"After extracting {archive} the 15 MVTec AD category folders are "
-                        f"not all in {root}. Delete {root} and retry, or download from "
-                        f"{MVTEC_PAGE} by hand.")
-    write_json(root / MARKER, {"dataset": "mvtec", "url": url, "sha256": sha256,
-                               "root": str(found)})
-    if not keep_archive:
-        archive.unlink()
-    return found
+    return _download_archive(Path(root).expanduser(), dataset="mvtec", title="MVTec AD",
+                             archive_name="mvtec_anomaly_detection.tar.xz", url=url,
+                             sha256=sha256, find=find_mvtec_root, n=15, page=MVTEC_PAGE,
+                             keep_archive=keep_archive, progress=progress)
 
 
 def find_loco_root(folder: str | Path) -> Path | None:
@@ -273,23 +282,11 @@ def download_mvtec_loco(root: str | Path, *, url: str = LOCO_URL,
     Skips everything when ``root`` already holds the 5 categories. The MVTec LOCO AD
     licence (CC BY-NC-SA 4.0) applies to the data.
     """
-    root = Path(root).expanduser()
-    found = find_loco_root(root)
-    if found is not None:
-        return found
-    archive = download_file(url, root / "mvtec_loco_anomaly_detection.tar.xz", sha256=sha256,
-                            progress=progress)
-    safe_extract(archive, root)
-    found = find_loco_root(root)
-    if found is None:
-        raise DataError(f"After extracting {archive} the 5 MVTec LOCO AD category folders "
-                        f"are not all in {root}. Delete {root} and retry, or download from "
-                        f"{LOCO_PAGE} by hand.")
-    write_json(root / MARKER, {"dataset": "mvtec_loco", "url": url, "sha256": sha256,
-                               "root": str(found)})
-    if not keep_archive:
-        archive.unlink()
-    return found
+    return _download_archive(Path(root).expanduser(), dataset="mvtec_loco",
+                             title="MVTec LOCO AD",
+                             archive_name="mvtec_loco_anomaly_detection.tar.xz", url=url,
+                             sha256=sha256, find=find_loco_root, n=5, page=LOCO_PAGE,
+                             keep_archive=keep_archive, progress=progress)
 
 
 def bmad_instructions(root: str | Path = "data/bmad") -> str:

@@ -233,6 +233,7 @@ def _save_trained(run: _Run, calib: dict[str, Any]) -> None:
     cfg, trainer = run.cfg, run.trainer
     meta = run_meta(cfg, trainer.teacher.source.describe(), run.data, trainer.device,
                     run.t_start, losses=run.losses, **calib,
+                    images_trained=len(run.images),  # fewer than train's when held out
                     teacher_features_cached=run.t_cache is not None,
                     cuda_graph_used=run.graphed is not None,  # the config asks; this: it ran
                     trained_together_with=run.together)

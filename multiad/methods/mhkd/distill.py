@@ -19,6 +19,7 @@ import hashlib
 import json
 import resource
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +50,10 @@ def target_features(source: FrozenBackbone, x_large: torch.Tensor, layers: tuple
 
 def _settings(cfg: RunConfig, source: FrozenBackbone, data: dict[str, Any]) -> dict[str, Any]:
     p = cfg.mhkd
-    return {"version": CACHE_VERSION, "source": source.source.describe(),
+    src = source.source  # what the weights are, not where they lie
+    return {"version": CACHE_VERSION, "torch": torch.__version__,
+            "source": {"backbone": src.backbone, "kind": src.kind, "sha256": src.sha256,
+                       "random_seed": src.random_seed},
             "data": data, "image_size": cfg.data.image_size, "out_channels": p.out_channels,
             "width": p.width, "layers": list(p.distill_layers), "steps": p.distill_steps,
             "batch_size": p.distill_batch_size, "lr": p.distill_lr,
@@ -101,7 +105,12 @@ def distil(cfg: RunConfig, device: torch.device, progress: bool | None = None
     settings = _settings(cfg, source, data)
     path = cache_path(cfg, settings)
     if path.exists():
-        blob = torch.load(path, map_location="cpu", weights_only=False)
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # a damaged file is a miss: distilled again, replaced
+            warnings.warn(f"{path}: unreadable ({exc}); distilling MHKD's teacher again",
+                          stacklevel=2)
+            blob = {}
         if blob.get("settings") == json.loads(json.dumps(settings, default=str)):
             return blob["state"], {**blob["meta"], "cache_file": str(path), "reused": True}
     from multiad.engine.run_folder import save_torch
@@ -134,7 +143,7 @@ def distil(cfg: RunConfig, device: torch.device, progress: bool | None = None
         if step % every == 0 or step + 1 == p.distill_steps:
             curve.append({"step": step + 1, "loss": float(loss.detach())})
             bar.set_postfix(loss=f"{curve[-1]['loss']:.4f}")
-    meta = {**data, "source": settings["source"], "steps": p.distill_steps,
+    meta = {**data, "source": source.source.describe(), "steps": p.distill_steps,
             "batch_size": p.distill_batch_size, "image_size": cfg.data.image_size,
             "width": p.width, "losses": curve, "wall_s": round(time.perf_counter() - t0, 1),
             "peak_memory_mib": round(_peak_memory_mib(device), 1),

@@ -65,11 +65,12 @@ def image_files(root: str | Path | None) -> list[Path]:
 
 def describe(root: str | Path | None, files: list[Path]) -> dict[str, object]:
     """What the teacher was distilled on, for every page: the source and a digest of its
-    file list (names and sizes)."""
+    file list (names, sizes and modification times)."""
     h = hashlib.sha256()
     base = files[0].parent if root is None else Path(root).expanduser()
     for p in files:
-        h.update(f"{p.relative_to(base)}:{p.stat().st_size}\n".encode())
+        st = p.stat()
+        h.update(f"{p.relative_to(base)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     if root is None:
         import skimage
 

@@ -48,6 +48,13 @@ class MHKDTrainer(TrainerBase):
         self.validation: torch.Tensor | None = None
         self.validation_source = ""
 
+    @torch.no_grad()
+    def teacher_forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The PDN in float32 in training as at test and in ``begin``'s normalisation (a
+        bf16 f_t would be normalised by float32 statistics); it is small."""
+        with torch.autocast(x.device.type, enabled=False):
+            return self.teacher(x.float())
+
     def teacher_cache_key(self) -> tuple[Any, ...]:
         p = self.cfg.mhkd
         return ("mhkd_pdn", self.teacher.source.sha256, p.validation_fraction,
@@ -71,6 +78,12 @@ class MHKDTrainer(TrainerBase):
             train, self.validation = images_u8, own.to(images_u8.device)
             self.validation_source = f"the dataset's validation split ({len(own)} normal images)"
         else:
+            if len(images_u8) < 2:
+                from multiad.data import DataError
+
+                raise DataError(f"MHKD holds out validation images from the training images "
+                                f"and has {len(images_u8)}: give it at least 2 (or a dataset "
+                                "with its own validation split)")
             tr, va = holdout(len(images_u8), p.validation_fraction, self.cfg.train.seed)
             tr, va = tr.to(images_u8.device), va.to(images_u8.device)
             train, self.validation = images_u8[tr], images_u8[va]
@@ -98,9 +111,16 @@ class MHKDTrainer(TrainerBase):
         return {"opt": self.opt}
 
     def state(self, epoch: int, losses: list[dict[str, float]]) -> dict[str, Any]:
-        return {**super().state(epoch, losses), "steps_done": self.steps_done}
+        return {**super().state(epoch, losses), "steps_done": self.steps_done,
+                "teacher_sha256": self.teacher.source.sha256}
 
     def load_state(self, state: dict[str, Any]) -> tuple[int, list[dict[str, float]]]:
+        if state.get("teacher_sha256") != self.teacher.source.sha256:
+            raise RuntimeError(
+                "MHKD's checkpoint was trained against another distilled teacher (PDN sha256 "
+                f"{state.get('teacher_sha256')}, now {self.teacher.source.sha256}: the teacher "
+                "cache was removed or moved and the teacher distilled again). Delete the "
+                "run's checkpoint.pt to train it anew against this teacher.")
         out = super().load_state(state)
         self.steps_done = int(state["steps_done"])
         return out
@@ -112,8 +132,8 @@ class MHKDTrainer(TrainerBase):
         for group in self.opt.param_groups:
             group["lr"] = self.lr * (0.1 if drop else 1.0)
         self.model.student.train()
+        t_raw = t_feats[0] if t_feats is not None else self.teacher_forward(x)[0]
         with self.autocast():
-            t_raw = t_feats[0] if t_feats is not None else self.teacher(x)[0]
             f_l, f_g, f_s = self.model.student(x)
         terms = hybrid_loss(self.model.teacher_features(t_raw), f_l, f_g, f_s,
                             p.alpha, p.beta, p.gamma)
@@ -131,8 +151,9 @@ class MHKDTrainer(TrainerBase):
         model = self.model.eval()
         maps_s, maps_g = [], []
         for i in range(0, len(self.validation), bs):
-            with self.autocast():
-                a_s, a_g = model.raw_maps(self.prepare(self.validation[i:i + bs]))
+            x = self.prepare(self.validation[i:i + bs])
+            with torch.autocast(x.device.type, enabled=False):  # as predict: float32 maps
+                a_s, a_g = model.raw_maps(x.float())
             maps_s.append(a_s.float().cpu())
             maps_g.append(a_g.float().cpu())
         q_s = quantiles(torch.cat(maps_s), p.q_start, p.q_end)
