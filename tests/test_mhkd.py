@@ -191,6 +191,11 @@ def test_teacher_feature_caches_are_never_shared_across_methods(offline_config):
                                                        ).teacher_cache_key()
     assert keys["rd4ad"] == keys["skip_ts"]  # same teacher, same forward: one cache
     assert len({keys["rd4ad"], keys["simplenet"], keys["mhkd"]}) == 3
+    # MKD's features depend on its input setting ([0, 1] images or the teacher's norm)
+    mkd = [get_method("mkd").impl().build(offline_config("mkd", f"mkd.input={v}").validate(),
+                                          torch.device("cpu")).teacher_cache_key()
+           for v in ("unnormalized", "teacher")]
+    assert mkd[0] != mkd[1]
 
 
 def test_mhkd_resume_equals_an_uninterrupted_run_and_predicts(offline_config,

@@ -43,6 +43,10 @@ class MKDTrainer(TrainerBase):
         with self.autocast():
             return self.teacher(self.model.net_input(x))
 
+    def teacher_cache_key(self) -> tuple[Any, ...]:
+        """The input (``mkd.input``) changes T's features: part of the cache's key."""
+        return (*super().teacher_cache_key(), self.cfg.mkd.input)
+
     def step(self, x: torch.Tensor, t_feats: list[torch.Tensor] | None = None
              ) -> dict[str, torch.Tensor]:
         m, taps = self.model, self.cfg.mkd.loss_taps
