@@ -76,6 +76,12 @@ def baselines_table(results: Path) -> str:
     return "\n".join(out)
 
 
+def _commit(r: dict[str, Any]) -> str:
+    """A result's commit, and whether the tree it ran from had uncommitted changes."""
+    dirty = " with uncommitted changes" if r.get("dirty") else ""
+    return f"{str(r.get('commit'))[:10]}{dirty}"
+
+
 def simplenet_seeds_table(results: Path) -> str:
     """SimpleNet over seeds and epochs on the embedded sets
     (``benchmarks/simplenet_seeds.py``), the newest file: the last epoch per seed, mean ± std
@@ -106,7 +112,7 @@ def simplenet_seeds_table(results: Path) -> str:
                            f"{' | '.join(cells)} | |")
     out.append(f"\n{r['n_train']} normal training images at {r['image_size']}×"
                f"{r['image_size']}, batch {r['batch_size']}, backbone `{r['backbone']}`, "
-               f"{r['device']}, commit {str(r.get('commit'))[:10]}, file `{files[-1].name}`. "
+               f"{r['device']}, commit {_commit(r)}, file `{files[-1].name}`. "
                "Intermediate epochs come from extending the same run; nothing is selected "
                "on them.\n")
     return "\n".join(out)
@@ -132,7 +138,7 @@ def skip_ts_forms_table(results: Path) -> str:
     out.append(f"\n{r['n_train']} normal training images at {r['image_size']}×"
                f"{r['image_size']}, {r['epochs']} epochs, batch {r['batch_size']}, backbone "
                f"`{r['backbone']}`, seed 0, last epoch, {r['device']}, commit "
-               f"{str(r.get('commit'))[:10]}, file `{files[-1].name}`.\n")
+               f"{_commit(r)}, file `{files[-1].name}`.\n")
     return "\n".join(out)
 
 
@@ -164,7 +170,7 @@ def mhkd_costs_table(results: Path) -> str:
     out.append(f"\n{r['n_train']} normal training images at {r['image_size']}×"
                f"{r['image_size']}, {r['epochs']} epochs, batch {r['batch_size']}, settings "
                f"{', '.join(f'`{o}`' for o in r['overrides'])}, seed 0, last epoch, "
-               f"{r['device']}, commit {str(r.get('commit'))[:10]}, file "
+               f"{r['device']}, commit {_commit(r)}, file "
                f"`{files[-1].name}`.\n")
     return "\n".join(out)
 
