@@ -186,6 +186,17 @@ def _aupro_numpy(maps: np.ndarray, masks: np.ndarray, rows: np.ndarray | None, l
         v = maps[b][~binarise(masks[b])]
         normals[filled:filled + v.size] = v
         filled += v.size
+    value = weighted_area(normals, a_sorted, w_sorted, limit, chunk_pixels)
+    return AuproResult(value, limit, n_regions, n_anom, n_normal)
+
+
+def weighted_area(normals: np.ndarray, a_sorted: np.ndarray, w_sorted: np.ndarray,
+                  limit: float, chunk_pixels: int = DEFAULT_CHUNK_PIXELS) -> float:
+    """The normalised area up to FPR ``limit`` of the curve where each normal pixel adds
+    ``1/len(normals)`` to FPR and each anomalous pixel (sorted scores ``a_sorted``) its
+    weight ``w_sorted`` to the overlap: steps 2–4 of the algorithm above (AUPRO's weights
+    ``1/(|region|·K)``; sPRO's saturated ones). ``normals`` is partitioned in place."""
+    n_normal = normals.size
     k = _crossing_count(n_normal, limit)
     t: float | None = None
     c_eq = 0
@@ -221,8 +232,7 @@ def _aupro_numpy(maps: np.ndarray, masks: np.ndarray, rows: np.ndarray | None, l
     if t is not None:
         p_gt = float(w_sorted[np.searchsorted(a_sorted, t, side="right"):].sum())
         p_ge = float(w_sorted[np.searchsorted(a_sorted, t, side="left"):].sum())
-    value = _finish(area_full, limit, n_normal, c_gt, c_eq, p_gt, p_ge)
-    return AuproResult(value, limit, n_regions, n_anom, n_normal)
+    return _finish(area_full, limit, n_normal, c_gt, c_eq, p_gt, p_ge)
 
 
 def _lower_bound(values: torch.Tensor, k: int, bins: int = 4096) -> torch.Tensor | None:

@@ -37,7 +37,7 @@ sum over its pixels in descending score order: the j-th pixel adds
 ``j = ⌊s⌋ + 1`` and nothing after that (within a group of equal scores the order does not
 matter: the group enters the curve at one threshold). With these per-pixel weights (a
 pixel in two regions counts once in each) sPRO(t) is a weighted count of the pixels with
-score ≥ t, and the area is computed as for AUPRO: select the normal score where FPR
+score ≥ t, and the area is AUPRO's own (``aupro.weighted_area``): select the normal score where FPR
 crosses the limit, sum the full trapezoid steps with two ``searchsorted`` passes, cut the
 last step at the limit. Inputs are evaluated on the CPU (CUDA tensors are copied).
 
@@ -65,8 +65,7 @@ from multiad.metrics._inputs import (
     to_backend,
     work_dtype_numpy,
 )
-from multiad.metrics.aupro import _count_equal, _crossing_count, _finish
-from multiad.metrics.auroc import rank_sum
+from multiad.metrics.aupro import weighted_area
 
 #: The official headline integration limit of AUsPRO on MVTec LOCO AD.
 DEFAULT_SPRO_FPR_LIMIT = 0.05
@@ -223,33 +222,8 @@ def auspro_result(anomaly_maps: ArrayLike, regions: RegionsLike,
     del values, weights, normals, a_vals, a_w, order
     if np.isnan(a_sorted).any() or np.isnan(normal).any():
         raise ValueError("anomaly maps contain NaN")
-    value = _area(normal, a_sorted, w_sorted, float(fpr_limit))
+    value = weighted_area(normal, a_sorted, w_sorted, float(fpr_limit))
     return AusproResult(value, float(fpr_limit), n_regions, len(idx), int(n_normal))
-
-
-def _area(normal: np.ndarray, a_sorted: np.ndarray, w_sorted: np.ndarray,
-          limit: float) -> float:
-    """Normalised area of the weighted curve up to ``limit`` (as in AUPRO's numpy path)."""
-    n_normal = normal.size
-    k = _crossing_count(n_normal, limit)
-    t: float | None = None
-    c_eq = 0
-    cand = normal
-    if k <= n_normal:
-        j = n_normal - k
-        normal.partition(j)
-        t = normal[j]
-        cand = normal[j + 1:]  # every score ≥ t*; those equal to t* are cut below
-        c_eq = 1 + _count_equal(cand, t) + _count_equal(normal[:j], t)
-    cand = np.sort(cand)
-    if t is not None:
-        cand = cand[np.searchsorted(cand, t, side="right"):]
-    area_full = float(rank_sum(cand, a_sorted, w_sorted)) / (2.0 * n_normal)
-    p_gt = p_ge = 0.0
-    if t is not None:
-        p_gt = float(w_sorted[np.searchsorted(a_sorted, t, side="right"):].sum())
-        p_ge = float(w_sorted[np.searchsorted(a_sorted, t, side="left"):].sum())
-    return _finish(area_full, limit, n_normal, cand.size, c_eq, p_gt, p_ge)
 
 
 def auspro_report(anomaly_maps: ArrayLike, regions: RegionsLike,
