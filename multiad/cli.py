@@ -9,6 +9,7 @@ from pathlib import Path
 
 from multiad.backbones import BACKBONES, WeightsError
 from multiad.config import DATA_KINDS, RunConfig, RunConfigMismatch
+from multiad.data.synthetic import SYNTHETIC_CATEGORIES
 from multiad.methods import METHODS
 
 EPILOG = """examples:
@@ -165,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("make-synthetic", help="write an embedded synthetic dataset to disk")
-    p.add_argument("category", choices=("texture", "medical"))
+    p.add_argument("category", choices=SYNTHETIC_CATEGORIES,
+                   help="texture, medical (MVTec AD's layout) or loco (MVTec LOCO AD's)")
     p.add_argument("--root", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int, default=256)

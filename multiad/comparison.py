@@ -4,6 +4,9 @@ one set of conditions (same data, preprocessing, exact metrics, seeds and teache
 
 Rows: (dataset, method); a method the profile did not re-run shows its reported numbers
 only. Every "here" value is read from a run's ``metrics.json`` (mean ± std over seeds).
+For the related systems, which the paper does not run, "paper" is their own paper's
+number where it reports the dataset (MHKD's Table II on MVTec AD); the ``reported in``
+column says whose.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from multiad.results import domain_average, mean_std, paper_reference
+from multiad.results import domain_average, mean_std, paper_reference, related_reference
 
 PAPER_METHODS = ("Multi-AD", "PaDiM", "PatchCore", "SimpleNet", "STFPM", "RD4AD", "MKD")
 
@@ -24,9 +27,26 @@ def method_title(name: str) -> str:
     return get_method(name).title
 
 
+SOURCES = {"table2": "Multi-AD Table 2", "table3": "Multi-AD Table 3",
+           "mhkd_table2": "MHKD Table II"}
+
+
+def reference(domain: str) -> pd.DataFrame:
+    """The paper's Tables 2–3 rows of ``domain`` and the related systems' own numbers on
+    the same datasets (methods the paper does not run)."""
+    ref, rel = paper_reference(), related_reference()
+    rel = rel[(rel.domain == domain) & ~rel.method.isin(PAPER_METHODS)]
+    return pd.concat([ref[ref.domain == domain], rel[ref.columns]], ignore_index=True)
+
+
 def _paper(ref: pd.DataFrame, dataset: str | None, method: str, metric: str) -> float | None:
     v = ref[(ref.dataset == dataset) & (ref.method == method) & (ref.metric == metric)]
     return float(v.value_percent.iloc[0]) if len(v) else None
+
+
+def _source(ref: pd.DataFrame, dataset: str | None, method: str) -> str:
+    v = ref[(ref.dataset == dataset) & (ref.method == method)]
+    return SOURCES.get(v.table.iloc[0], v.table.iloc[0]) if len(v) else "—"
 
 
 def _cells(g: pd.DataFrame, paper: dict[str, float | None]) -> dict[str, Any]:
@@ -45,8 +65,7 @@ def rerun_table(df: pd.DataFrame, domain: str) -> pd.DataFrame:
     """One row per (dataset that ran, method): here, as reported, Δ (AUROC %), AUPRO here;
     then the paper's average row per method, with ours where every dataset of the domain
     ran."""
-    ref = paper_reference()
-    ref = ref[ref.domain == domain]
+    ref = reference(domain)
     titles = {m: method_title(m) for m in (df.method.unique() if len(df) else [])}
     rows = []
     for ds_id, g in (df.groupby("dataset_id", sort=False) if len(df) else []):
@@ -58,7 +77,7 @@ def rerun_table(df: pd.DataFrame, domain: str) -> pd.DataFrame:
             if not len(gm) and paper["image_auroc"] is None:
                 continue  # neither run here nor reported for this dataset
             rows.append({"dataset": name or ds_id, "method": method, "seeds": len(gm),
-                         **_cells(gm, paper)})
+                         **_cells(gm, paper), "reported in": _source(ref, name, method)})
     for method in PAPER_METHODS:
         gm = df[df.method.map(titles) == method] if len(df) else df
         row: dict[str, Any] = {"dataset": "average", "method": method, "seeds": "—"}
@@ -68,6 +87,7 @@ def rerun_table(df: pd.DataFrame, domain: str) -> pd.DataFrame:
             row[f"{short} paper"] = f"{paper:.1f}" if paper is not None else "—"
             row[f"Δ {short}"] = "—"
         row["AUPRO here"] = "—"
+        row["reported in"] = _source(ref, "average", method)
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -120,8 +120,9 @@ def reproduce(profile_name: str, results_root: str | Path = "results",
     number of failed notebooks."""
     profile = load_profile(profile_name)
     results = Path(results_root) / profile.name
-    if profile.paper_numbers:
-        problems = preflight(profile)
+    if profile.paper_numbers:  # the data of the pages to run (--only), every teacher
+        pages = None if not only else [p for p in only if p in profile.datasets]
+        problems = preflight(profile, pages)
         if problems:
             print(f"make reproduce PROFILE={profile.name}: cannot start:\n- "
                   + "\n- ".join(problems), file=sys.stderr)

@@ -19,8 +19,9 @@ METRICS = ("image_auroc", "pixel_auroc", "aupro", "image_f1_max")
 
 
 def paper_dataset(kind: str, category: str | None) -> str | None:
-    """The paper's name for a dataset (as in its tables), None for synthetic sets."""
-    if kind == "mvtec":
+    """The paper's name for a dataset (as in its tables; MVTec LOCO AD's as in MHKD's),
+    None for synthetic sets."""
+    if kind in ("mvtec", "mvtec_loco"):  # LOCO: MHKD's Table I names its categories so
         return category
     return kind if kind in ("brain", "liver", "retina") else None
 
@@ -73,6 +74,13 @@ def collect(results_dir: str | Path, baselines: bool = False) -> pd.DataFrame:
 
 def paper_reference() -> pd.DataFrame:
     return pd.read_csv(REFERENCE_DIR / "paper_tables_2_3.csv")
+
+
+def related_reference() -> pd.DataFrame:
+    """The related systems' own papers' numbers (%), long form: MHKD's Table I (AUsPRO on
+    MVTec LOCO AD), its image AUROC there (Fig. 4 text) and its Table II (MVTec AD); see
+    :mod:`multiad.loco_results`."""
+    return pd.read_csv(REFERENCE_DIR / "related_reported.csv")
 
 
 def mean_std(values: pd.Series) -> str:

@@ -234,9 +234,10 @@ def _evaluated(t: Training) -> bool:
         return True  # not ours to retrain: its notebook cell says what is wrong
 
 
-def preflight(profile: Profile) -> list[str]:
-    """Problems that would stop a real reproduction: missing data or teacher weights (of
-    every method's teacher: the paper's WRN-50-2, STFPM's ResNet-18, …)."""
+def preflight(profile: Profile, pages: list[str] | None = None) -> list[str]:
+    """Problems that would stop a real reproduction: missing data (of the dataset pages in
+    ``pages``; None: all) or teacher weights (of every method's teacher: the paper's
+    WRN-50-2, STFPM's ResNet-18, …)."""
     from multiad.backbones import WeightsError, resolve
     from multiad.data.check import check_dataset
     from multiad.methods import get_method
@@ -250,7 +251,9 @@ def preflight(profile: Profile) -> list[str]:
                 resolve(backbone, "imagenet")
             except WeightsError as exc:
                 problems.append(str(exc))
-    for job in profile.jobs.values():
+    checked = [j for page in profile.datasets.values() if pages is None or page.id in pages
+               for j in page.jobs]
+    for job in checked:
         if job.kind == "synthetic":
             continue
         report = check_dataset(job.kind, job.root, job.category)

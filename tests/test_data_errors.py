@@ -101,7 +101,7 @@ def test_unknown_category_lists_valid_and_present(tmp_path):
     assert "bottel" in msg and "metal_nut" in msg and "bottle/" in msg
     with pytest.raises(DataError, match="No MVTec AD category given"):
         load_dataset("mvtec", tmp_path)
-    with pytest.raises(DataError, match="texture, medical"):
+    with pytest.raises(DataError, match="texture, medical, loco"):
         load_dataset("synthetic", tmp_path, "wood")
 
 

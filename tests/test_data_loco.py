@@ -196,8 +196,12 @@ def test_pro_over_mask_files_differs_from_aupro_where_regions_overlap(loco: Path
 
 def test_check_dataset_reports_loco(loco: Path) -> None:
     report = check_dataset("mvtec_loco", loco.parent, "pushpins", check_image_sizes=True)
-    assert report.ok and report.layout == "mvtec_loco"
+    assert report.layout == "mvtec_loco" and not report.problems
     assert report.counts["valid"]["total"] == 2
+    # a tiny copy is not the release: every split's count is named against the release's
+    found = {(d.split, d.what): (d.found, d.expected) for d in report.differences}
+    assert found[("train", "normal")] == (3, "372") and found[("valid", "normal")] == (2, "69")
+    assert found[("test", "defect:logical_anomalies")] == (2, "91") and not report.ok
     shutil.rmtree(loco / "ground_truth" / "structural_anomalies" / "000")
     report = check_dataset("mvtec_loco", loco.parent, "pushpins")
     assert not report.ok and "No ground truth" in report.problems[0]
@@ -348,3 +352,14 @@ def test_evaluate_writes_the_auspro_of_a_loco_test_split(loco: Path, offline_con
     assert m["auspro"]["resolution"] == [cfg.data.image_size] * 2
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["metrics"]["auspro"] == (
         m["auspro"])
+
+
+def test_expected_counts_add_up_to_the_release() -> None:
+    from multiad.data.expected import LOCO_COUNTS, expected_counts
+
+    assert set(LOCO_COUNTS) == set(LOCO_CATEGORIES)
+    assert sum(t for t, _, _ in LOCO_COUNTS.values()) == 1772
+    assert sum(v for _, v, _ in LOCO_COUNTS.values()) == 304
+    assert sum(sum(c.values()) for _, _, c in LOCO_COUNTS.values()) == 1568
+    exp = expected_counts("mvtec_loco", "juice_bottle")
+    assert str(exp["test"]["anomalous"]) == "236" and str(exp["valid"]["normal"]) == "54"

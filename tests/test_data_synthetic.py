@@ -22,13 +22,15 @@ def _files(folder):
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize("category", ["texture", "medical"])
+@pytest.mark.parametrize("category", ["texture", "medical", "loco"])
 def test_same_seed_identical_bytes_different_seed_different(tmp_path, category):
     a = _files(make_synthetic(category, tmp_path / "a", seed=7, **SMALL))
     b = _files(make_synthetic(category, tmp_path / "b", seed=7, **SMALL))
     c = _files(make_synthetic(category, tmp_path / "c", seed=8, **SMALL))
     assert a == b
-    assert a.keys() == c.keys()
+    # the same files (LOCO: the same images; how many rules an image breaks is random)
+    same = (lambda k: not k.startswith("ground_truth/")) if category == "loco" else bool
+    assert {k for k in a if same(k)} == {k for k in c if same(k)}
     pngs = [k for k in a if k.endswith(".png")]
     assert all(a[k] != c[k] for k in pngs if k.startswith("train/"))
 
@@ -135,3 +137,49 @@ def test_default_set_is_generated_quickly(tmp_path):
     assert counts["test"]["defects"] == {"good": 16, "hole": 10, "scratch": 10, "stain": 10}
     assert read_image(data.train[0].image).shape == (256, 256, 3)
     assert elapsed < 30, elapsed
+
+
+def test_loco_set_in_the_official_layout_with_honest_regions(tmp_path):
+    from multiad.data import LocoData
+    from multiad.data.mvtec_loco import loco_regions, read_region
+    from multiad.data.synthetic_loco import LOGICAL_DEFECTS, PIXEL_VALUES
+
+    folder = make_synthetic("loco", tmp_path, seed=2, size=64, n_train=12, n_test_good=2,
+                            n_test_per_defect=4)
+    assert (folder / "defects_config.json").is_file() and (folder / "validation/good").is_dir()
+    data = load_dataset("synthetic", tmp_path, "loco")
+    assert isinstance(data, LocoData) and data.kind == "synthetic"
+    assert data.layout == "mvtec_loco" and len(data.valid) == 2  # max(2, 12 // 6)
+    counts = data.counts()["test"]["defects"]
+    assert counts == {"good": 2, "logical_anomalies": 12, "structural_anomalies": 8}
+    assert {d.defect_name: v for v, d in data.defects.items()} == {
+        k: v for k, v in PIXEL_VALUES.items()}
+    names = set()
+    for s in data.test:
+        if not s.label:
+            continue
+        kinds = [read_region(r, data.defects)[1].defect_name for r in s.regions]
+        names.update(kinds)
+        logical = s.defect == "logical_anomalies"
+        assert all((k in LOGICAL_DEFECTS) == logical for k in kinds)
+        assert len(kinds) in ((1, 2) if logical else (1,))
+    assert names == set(PIXEL_VALUES)
+    assert any(len(s.regions) == 2 for s in data.test)  # some images break two rules
+    regions = loco_regions(data.test, data.defects, 64, 64)
+    assert not regions.dropped
+    # a missing disc's region shows the tray (no red/blue disc), a swapped disc the other
+    # row's colour: the ground truth marks where the rule is broken
+    for s, masks, kinds in zip(data.test, regions.masks, regions.defects, strict=True):
+        img = read_image(s.image).astype(float)
+        for m, k in zip(masks if masks is not None else [], kinds, strict=True):
+            r, g, b = (img[..., c][m].mean() for c in range(3))
+            if k == "missing_disc":
+                assert abs(r - b) < 0.15, (s.image, r, b)
+            elif k == "swapped_colour":
+                top = np.argwhere(m)[:, 0].mean() < 32
+                assert (b > r) if top else (r > b), s.image
+
+
+def test_loco_set_is_not_a_texture_set(tmp_path):
+    with pytest.raises(DataError, match="texture, medical, loco"):
+        load_dataset("synthetic", tmp_path, "wood")

@@ -10,6 +10,7 @@ from multiad.metrics import (
     UndefinedMetricError,
     aupro,
     auspro,
+    auspro_per_name,
     auspro_report,
     auspro_result,
     saturation_area,
@@ -236,6 +237,34 @@ def test_report_per_group() -> None:
     assert "no ground-truth region" in rep["skipped"]["structural_anomalies"]
     with pytest.raises(ValueError, match="group names"):
         auspro_report(maps, regions, None, groups[:4])
+
+
+def test_per_defect_name_uses_single_name_images_and_all_good_ones() -> None:
+    rng = np.random.default_rng(7)
+    maps = rng.random((5, 8, 8))
+    regions: list = [None, None]
+    names: list = [[], []]
+    for i, kinds in enumerate((["missing"], ["missing", "colour"], ["colour"])):
+        r = np.zeros((len(kinds), 8, 8), dtype=bool)
+        for k in range(len(kinds)):
+            r[k, 2 * k + i:2 * k + i + 3, 1 + 3 * k:4 + 3 * k] = True
+        regions.append(r)
+        names.append(kinds)
+        maps[i + 2][r.any(axis=0)] += 0.4
+    sat = [None, None, [5.0], [9.0, 3.0], [4.0]]
+    out = auspro_per_name(maps, regions, sat, names, 0.2)
+    # by hand: each name's single-name images plus both good images, brute force
+    missing = brute_force_auspro(maps[[0, 1, 2]], [None, None, regions[2]],
+                                 [None, None, [5.0]], 0.2)
+    colour = brute_force_auspro(maps[[0, 1, 4]], [None, None, regions[4]],
+                                [None, None, [4.0]], 0.2)
+    assert out == {"colour": {"auspro": pytest.approx(colour), "images": 1, "mixed": 1},
+                   "missing": {"auspro": pytest.approx(missing), "images": 1, "mixed": 1}}
+    # a name seen only in mixed images has no value of its own
+    only_mixed = auspro_per_name(maps[:4], regions[:4], sat[:4], names[:4], 0.2)
+    assert only_mixed["colour"] == {"auspro": None, "images": 0, "mixed": 1}
+    with pytest.raises(ValueError, match="name lists"):
+        auspro_per_name(maps, regions, sat, names[:4])
 
 
 def test_errors() -> None:

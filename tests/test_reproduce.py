@@ -47,9 +47,14 @@ def test_shipped_profiles_load(name):
     pages = [nb.page for nb in plan(prof)]
     assert pages[-3:-1] == ["tables", "figures"] or pages[-2:] == ["tables", "figures"]
     if name == "paper":
-        assert list(prof.datasets) == ["mvtec", "brain", "liver", "retina"]
+        assert list(prof.datasets) == ["mvtec", "brain", "liver", "retina", "mvtec-loco"]
         assert prof.paper_numbers and len(prof.datasets["mvtec"].jobs) == 15
         assert {prof.domain_of(j) for j in ("brain", "liver", "retina")} == {"medical"}
+        from multiad.data.mvtec_loco import LOCO_CATEGORIES
+
+        loco = prof.datasets["mvtec-loco"]
+        assert loco.domain == "loco" and sorted(j.category for j in loco.jobs) == sorted(
+            LOCO_CATEGORIES) and {j.kind for j in loco.jobs} == {"mvtec_loco"}
         assert len(prof.ablations["table4"].datasets) == 18
         assert len(prof.ablations["table4"].settings) == 8
         # each method its own reference schedule and teacher: Multi-AD 250 epochs, …
@@ -61,6 +66,9 @@ def test_shipped_profiles_load(name):
         # the measured fast path: whole-step CUDA graphs, compiled, 4 runs at once
         assert prof.config["train.cuda_graph"] and prof.config["train.compile"]
         assert prof.concurrent == 4
+    else:  # the embedded sets, LOCO's logical/structural split included
+        assert prof.datasets["synthetic-loco"].domain == "loco"
+        assert prof.datasets["synthetic-loco"].jobs[0].category == "loco"
 
 
 def test_profile_errors_name_the_file_and_the_fix(tmp_path):
@@ -96,8 +104,14 @@ def test_paper_profile_refuses_to_start_without_data(tmp_path, monkeypatch):
     assert any("wide_resnet50_2-95faca4d.pth" in p for p in problems)
     assert any("resnet18-f37072fd.pth" in p for p in problems)  # STFPM's teacher too
     assert any("mvtec-bottle" in p and "check-data" in p for p in problems)
+    assert any("loco-pushpins" in p for p in problems)  # MVTec LOCO AD (MHKD's Table I)
     assert reproduce("paper", tmp_path / "results", executed_dir=tmp_path / "ex") > 0
     assert not (tmp_path / "ex").exists()
+    # --only checks the data of the pages it runs (and every teacher)
+    only = preflight(load_profile("paper"), ["brain"])
+    assert any("brain" in p for p in only) and not any("mvtec-" in p or "loco-" in p
+                                                      for p in only)
+    assert any("wide_resnet50_2-95faca4d.pth" in p for p in only)
 
 
 def test_reproduce_runs_notebooks_incrementally_and_survives_a_failure(tmp_path):

@@ -1,6 +1,7 @@
 """Expected split sizes of the official releases, to check a copy on disk against.
 
-MVTec AD: the official release (5,354 images: 3,629 train, 1,725 test). BMAD: counts from
+MVTec AD: the official release (5,354 images: 3,629 train, 1,725 test). MVTec LOCO AD: its
+release (3,644 images: 1,772 train, 304 validation, 1,568 test). BMAD: counts from
 BMAD's own scripts (docs/DATA_AND_METRICS.md); where sources disagree a range is given or
 the count is left open.
 """
@@ -64,6 +65,22 @@ MVTEC_COUNTS: dict[str, tuple[int, dict[str, int]]] = {
                      "squeezed_teeth": 16}),
 }
 
+# category: (train good, validation good, {test type: count}) -- MVTec LOCO AD release, as
+# its paper's dataset table gives them; their sums (1,772 train, 304 validation, 1,568
+# test) match a second public summary of the release, the per-type split was not
+# cross-checked here
+LOCO_COUNTS: dict[str, tuple[int, int, dict[str, int]]] = {
+    "breakfast_box": (351, 62, {"good": 102, "logical_anomalies": 83,
+                                "structural_anomalies": 90}),
+    "juice_bottle": (335, 54, {"good": 94, "logical_anomalies": 142,
+                               "structural_anomalies": 94}),
+    "pushpins": (372, 69, {"good": 138, "logical_anomalies": 91, "structural_anomalies": 81}),
+    "screw_bag": (360, 60, {"good": 122, "logical_anomalies": 137,
+                            "structural_anomalies": 82}),
+    "splicing_connectors": (354, 59, {"good": 119, "logical_anomalies": 108,
+                                      "structural_anomalies": 85}),
+}
+
 _BMAD = "BMAD scripts"
 BMAD_COUNTS: dict[str, dict[str, dict[str, Expected]]] = {
     "brain": {
@@ -100,6 +117,16 @@ def expected_counts(kind: str, category: str | None = None,
         return {
             "train": {"normal": _exact(train, src), "anomalous": _exact(0, src),
                       "defects": {"good": _exact(train, src)}},
+            "test": {"normal": _exact(test["good"], src), "anomalous": _exact(anomalous, src),
+                     "defects": {k: _exact(v, src) for k, v in test.items()}},
+        }
+    if kind == "mvtec_loco" and category in LOCO_COUNTS:
+        train, valid, test = LOCO_COUNTS[category]
+        src = "MVTec LOCO AD release"
+        anomalous = sum(v for k, v in test.items() if k != "good")
+        return {
+            "train": {"normal": _exact(train, src), "anomalous": _exact(0, src)},
+            "valid": {"normal": _exact(valid, src), "anomalous": _exact(0, src)},
             "test": {"normal": _exact(test["good"], src), "anomalous": _exact(anomalous, src),
                      "defects": {k: _exact(v, src) for k, v in test.items()}},
         }

@@ -259,7 +259,8 @@ def resolve_loco_folder(root: str | Path, category: str | None) -> tuple[Path, s
                         "(python -m multiad.data.download mvtec_loco --root <folder>) or fix "
                         "the path.")
     if category is None:
-        if root.name in LOCO_CATEGORIES and (root / "train").is_dir():
+        if (root.name in LOCO_CATEGORIES or (root / DEFECTS_CONFIG).is_file()) and (
+                root / "train").is_dir():  # a category folder, official or in its layout
             return root, root.name
         raise DataError(f"No MVTec LOCO AD category given. Choose one of: {valid}. "
                         f"({describe_folder(root)})")
@@ -276,8 +277,10 @@ def resolve_loco_folder(root: str | Path, category: str | None) -> tuple[Path, s
                     f"({describe_folder(root)}). Valid categories: {valid}.")
 
 
-def load_mvtec_loco(root: str | Path, category: str | None = None) -> LocoData:
-    """Load one MVTec LOCO AD category (``root``: the dataset root or the category folder).
+def load_mvtec_loco(root: str | Path, category: str | None = None, *, name: str | None = None,
+                    kind: str = "mvtec_loco") -> LocoData:
+    """Load one MVTec LOCO AD category (``root``: the dataset root or the category folder;
+    any folder in its layout with a ``defects_config.json`` when ``category`` is None).
 
     Checks the layout, that every anomalous test image has its ground-truth folder, and
     that every mask holds one pixel value listed in ``defects_config.json`` and has its
@@ -289,7 +292,7 @@ def load_mvtec_loco(root: str | Path, category: str | None = None) -> LocoData:
     train = _good_split(folder, "train")
     valid = _good_split(folder, "validation")
     test = _test_split(folder, defects)
-    return LocoData(name=f"mvtec_loco/{category}", kind="mvtec_loco", root=folder,
+    return LocoData(name=name or f"mvtec_loco/{category}", kind=kind, root=folder,
                     layout="mvtec_loco", train=train, test=test, valid=valid,
                     category=category, has_masks=True, defects=defects,
                     defects_path=defects_path)
@@ -349,10 +352,11 @@ def loco_regions(samples: Sequence[Sample], defects: dict[int, LocoDefect], h: i
 def loco_auspro(data: LocoData, anomaly_maps: Any, fpr_limit: float = 0.05
                 ) -> dict[str, Any]:
     """AUsPRO of ``anomaly_maps`` (N×h×w, in the order of ``data.test``) as MVTec reports
-    it: logical and structural anomalies (each with all good images) and their mean; see
-    :func:`multiad.metrics.spro.auspro_report`. Evaluated at the maps' resolution."""
+    it: logical and structural anomalies (each with all good images) and their mean (see
+    :func:`multiad.metrics.spro.auspro_report`), and per defect name
+    (:func:`multiad.metrics.spro.auspro_per_name`). Evaluated at the maps' resolution."""
     from ..metrics._inputs import to_backend
-    from ..metrics.spro import auspro_report
+    from ..metrics.spro import auspro_per_name, auspro_report
 
     maps = to_backend(anomaly_maps, None)
     if maps.ndim == 4 and maps.shape[1] == 1:
@@ -364,6 +368,8 @@ def loco_auspro(data: LocoData, anomaly_maps: Any, fpr_limit: float = 0.05
     regions = loco_regions(data.test, data.defects, h, w)
     report = auspro_report(maps, regions.masks, regions.saturation,
                            [s.defect for s in data.test], fpr_limit)
+    report["per_defect"] = auspro_per_name(maps, regions.masks, regions.saturation,
+                                           regions.defects, fpr_limit)
     report.update(resolution=[h, w], n_regions_dropped=len(regions.dropped),
                   dropped_regions=[str(p) for p in regions.dropped[:10]])
     return report

@@ -40,6 +40,8 @@ def load_synthetic(root: str | Path, category: str | None) -> AnomalyData:
     folder = synthetic_folder(root, category)
     if read_manifest(folder) is None:
         folder = make_synthetic(category, folder.parent)
+    if category == "loco":  # MVTec LOCO AD's layout, read by its own loader
+        return load_mvtec_loco(folder, None, name="synthetic/loco", kind="synthetic")
     data = load_mvtec_layout(folder, name=f"synthetic/{category}", kind="synthetic",
                              category=category, require_masks=True)
     return data
@@ -50,7 +52,7 @@ def load_dataset(kind: str, root: str | Path, category: str | None = None) -> An
     at ``root``.
 
     ``category``: the MVTec AD or MVTec LOCO AD category, the synthetic set
-    (``texture``/``medical``) or an optional sub-folder for ``folder``; ignored by the BMAD
+    (``texture``/``medical``/``loco``) or an optional sub-folder for ``folder``; ignored by the BMAD
     sets. Raises DataError with a
     message naming the offending file or folder when the data is not usable.
     """

@@ -1,8 +1,11 @@
-"""Embedded synthetic datasets in MVTec layout, generated deterministically from a seed.
+"""Embedded synthetic datasets, generated deterministically from a seed.
 
-``make_synthetic("texture" | "medical", root, seed=...)`` writes
-``root/<category>/{train/good, test/<type>, ground_truth/<type>/<stem>_mask.png}`` plus
-``synthetic_manifest.json``. Generation happens in a temporary sibling folder that is renamed
+``make_synthetic("texture" | "medical", root, seed=...)`` writes MVTec AD's layout,
+``root/<category>/{train/good, test/<type>, ground_truth/<type>/<stem>_mask.png}``;
+``make_synthetic("loco", ...)`` MVTec LOCO AD's (``train/good``, ``validation/good``,
+``test/{good,logical_anomalies,structural_anomalies}``, one region PNG per defect under
+``ground_truth/<type>/<stem>/`` and ``defects_config.json``; :mod:`.synthetic_loco`); both
+plus ``synthetic_manifest.json``. Generation happens in a temporary sibling folder that is renamed
 into place only when complete, and the manifest is the last file written, so a folder with
 a manifest is always a complete set. The same parameters give byte-identical PNGs.
 """
@@ -22,15 +25,16 @@ from PIL import Image
 from ..atomic import write_json
 from .errors import DataError
 from .shapes import to_uint8, to_uint16
+from .synthetic_loco import LOCO_DEFECTS, LOGICAL_DEFECTS, PIXEL_VALUES, defects_config, render_loco
 from .synthetic_medical import MEDICAL_DEFECTS, render_medical
 from .synthetic_texture import TEXTURE_DEFECTS, render_texture
 
-SYNTHETIC_CATEGORIES = ("texture", "medical")
+SYNTHETIC_CATEGORIES = ("texture", "medical", "loco")
 MANIFEST = "synthetic_manifest.json"
 GENERATOR_VERSION = 1
-_DEFECTS = {"texture": TEXTURE_DEFECTS, "medical": MEDICAL_DEFECTS}
+_DEFECTS = {"texture": TEXTURE_DEFECTS, "medical": MEDICAL_DEFECTS, "loco": LOCO_DEFECTS}
 _RENDER = {"texture": render_texture, "medical": render_medical}
-_SPLIT_IDS = {"train": 0, "test": 1}
+_SPLIT_IDS = {"train": 0, "test": 1, "validation": 2}
 
 
 def synthetic_params(category: str, *, seed: int = 0, size: int = 256, n_train: int = 64,
@@ -43,11 +47,12 @@ def synthetic_params(category: str, *, seed: int = 0, size: int = 256, n_train: 
         raise DataError(f"Synthetic image size {size} is too small; use at least 32.")
     if min(n_train, n_test_good, n_test_per_defect) < 1:
         raise DataError("Synthetic sets need at least one image per split and defect type.")
+    extra = {"n_validation": max(2, n_train // 6)} if category == "loco" else {}
     return {"generator": "multiad.data.synthetic", "version": GENERATOR_VERSION,
             "category": category, "seed": int(seed), "size": int(size),
             "n_train": int(n_train), "n_test_good": int(n_test_good),
             "n_test_per_defect": int(n_test_per_defect),
-            "defects": list(_DEFECTS[category])}
+            "defects": list(_DEFECTS[category]), **extra}
 
 
 def read_manifest(folder: str | Path) -> dict | None:
@@ -71,6 +76,7 @@ def _save_png(arr: np.ndarray, path: Path) -> str:
 def _plan(params: dict) -> list[tuple[str, str, int]]:
     """(split, type, index) for every image, in generation order."""
     items = [("train", "good", i) for i in range(params["n_train"])]
+    items += [("validation", "good", i) for i in range(params.get("n_validation", 0))]
     items += [("test", "good", i) for i in range(params["n_test_good"])]
     for defect in params["defects"]:
         items += [("test", defect, i) for i in range(params["n_test_per_defect"])]
@@ -95,6 +101,8 @@ def _encode_image(params: dict, image: np.ndarray, index: int) -> np.ndarray:
 
 
 def _generate_into(folder: Path, params: dict) -> None:
+    if params["category"] == "loco":
+        return _generate_loco_into(folder, params)
     files: dict[str, str] = {}
     counts: dict[str, dict[str, int]] = {"train": {}, "test": {}}
     for split, defect, index in _plan(params):
@@ -105,6 +113,29 @@ def _generate_into(folder: Path, params: dict) -> None:
         if defect != "good":
             mrel = f"ground_truth/{defect}/{index:03d}_mask.png"
             files[mrel] = _save_png(mask.astype(np.uint8) * 255, folder / mrel)
+    write_json(folder / MANIFEST, {**params, "counts": counts, "files": files})
+
+
+def _generate_loco_into(folder: Path, params: dict) -> None:
+    """The LOCO-layout set: a running stem per test folder, one region PNG per defect."""
+    files: dict[str, str] = {}
+    # counts by the package's split names (the validation/ folder is split "valid")
+    counts: dict[str, dict[str, int]] = {"train": {}, "valid": {}, "test": {}}
+    for split, defect, index in _plan(params):
+        key = "valid" if split == "validation" else split
+        type_id = 0 if defect == "good" else 1 + params["defects"].index(defect)
+        rng = np.random.default_rng([params["seed"], _SPLIT_IDS[split], type_id, index])
+        image, regions = render_loco(rng, params["size"], defect)
+        folder_type = ("good" if defect == "good" else "logical_anomalies"
+                       if defect in LOGICAL_DEFECTS else "structural_anomalies")
+        stem = f"{counts[key].get(folder_type, 0):03d}"
+        counts[key][folder_type] = counts[key].get(folder_type, 0) + 1
+        rel = f"{split}/{folder_type}/{stem}.png"
+        files[rel] = _save_png(to_uint8(image), folder / rel)
+        for k, (name, mask) in enumerate(regions):
+            mrel = f"ground_truth/{folder_type}/{stem}/{k:03d}.png"
+            files[mrel] = _save_png(mask.astype(np.uint8) * PIXEL_VALUES[name], folder / mrel)
+    write_json(folder / "defects_config.json", defects_config(params["size"]))
     write_json(folder / MANIFEST, {**params, "counts": counts, "files": files})
 
 

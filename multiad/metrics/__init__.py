@@ -16,6 +16,7 @@ from multiad.metrics.report import evaluate_test_set
 from multiad.metrics.spro import (
     AusproResult,
     auspro,
+    auspro_per_name,
     auspro_report,
     auspro_result,
     saturation_area,
@@ -43,6 +44,7 @@ __all__ = [
     "auroc",
     "auroc_result",
     "auspro",
+    "auspro_per_name",
     "auspro_report",
     "auspro_result",
     "connected_regions",

@@ -262,3 +262,38 @@ def auspro_report(anomaly_maps: ArrayLike, regions: RegionsLike,
     if vals and all(v is not None for v in vals):
         out["mean"] = float(np.mean(vals))
     return out
+
+
+def auspro_per_name(anomaly_maps: ArrayLike, regions: RegionsLike,
+                    saturation: SaturationLike | None, region_names: Sequence[Sequence[str]],
+                    fpr_limit: float = DEFAULT_SPRO_FPR_LIMIT) -> dict[str, dict[str, Any]]:
+    """AUsPRO per defect name (MVTec LOCO: per ``defect_name`` of ``defects_config.json``):
+    for each name, the images whose regions all carry that name plus every good image
+    (no region). An image whose regions carry several names enters no name's value (its
+    other defect's pixels are neither that defect nor defect-free); ``mixed`` counts them.
+
+    ``region_names``: N entries of K_i names, in the order of each image's regions.
+    Returns ``{name: {"auspro": float | None, "images": n, "mixed": m}}``.
+    """
+    if len(region_names) != len(regions):
+        raise ValueError(f"{len(regions)} region entries but {len(region_names)} name lists")
+    good = [i for i, names in enumerate(region_names) if not len(names)]
+    by_name: dict[str, list[int]] = {}
+    mixed: dict[str, int] = {}
+    for i, names in enumerate(region_names):
+        distinct = sorted(set(names))
+        if len(distinct) == 1:
+            by_name.setdefault(distinct[0], []).append(i)
+        for n in distinct if len(distinct) > 1 else ():
+            mixed[n] = mixed.get(n, 0) + 1
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(set(by_name) | set(mixed)):
+        rows = sorted(good + by_name.get(name, []))
+        try:
+            value: float | None = auspro_result(anomaly_maps, regions, saturation, fpr_limit,
+                                                rows=rows).auspro
+        except UndefinedMetricError:
+            value = None
+        out[name] = {"auspro": value, "images": len(by_name.get(name, [])),
+                     "mixed": mixed.get(name, 0)}
+    return out
