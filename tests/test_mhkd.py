@@ -123,6 +123,31 @@ def test_distillation_images_bad_folders_are_named(tmp_path):
         image_files(tmp_path)
 
 
+def test_draws_are_the_same_with_any_number_of_decoding_workers(tmp_path):
+    """Each batch is seeded by its index: worker processes decoding ahead give the batches
+    of the loop itself, bit for bit, and a folder of photographs is read from disk."""
+    import shutil
+
+    from multiad.methods.mhkd.distill_data import PairBatches, batches, default_workers
+
+    for p in image_files(None)[:5]:
+        shutil.copy(p, tmp_path / p.name)
+    files = image_files(tmp_path)
+    assert len(files) == 5 and default_workers(5) == 0 and default_workers(10_000) >= 1
+    pairs = PairBatches(files, 32, seed=3, batch_size=4)
+    inline = list(batches(pairs, 2, 7, workers=0))
+    ahead = list(batches(PairBatches(files, 32, seed=3, batch_size=4), 2, 7, workers=2))
+    assert len(inline) == len(ahead) == 5
+    for (s0, l0), (s1, l1) in zip(inline, ahead, strict=True):
+        assert s0.shape == (4, 3, 32, 32) and l0.shape == (4, 3, 64, 64)
+        torch.testing.assert_close(s0, s1, rtol=0, atol=0)
+        torch.testing.assert_close(l0, l1, rtol=0, atol=0)
+    assert not torch.equal(inline[0][0], inline[1][0])  # batches differ from each other
+    torch.testing.assert_close(pairs[4][1], inline[2][1], rtol=0, atol=0)  # by index
+    other = PairBatches(files, 32, seed=4, batch_size=4)[2][0]
+    assert not torch.equal(other, inline[0][0])  # and from another seed's
+
+
 def test_teacher_is_distilled_once_and_reused(offline_config):
     from multiad.methods.mhkd.distill import distil
 
@@ -131,6 +156,14 @@ def test_teacher_is_distilled_once_and_reused(offline_config):
     assert not meta["reused"] and meta["steps"] == 3 and len(meta["losses"]) >= 2
     assert "scikit-image" in meta["distilled_on"] and meta["wall_s"] > 0
     assert meta["peak_memory_mib"] > 0 and meta["source"]["backbone"] == "efficientnet_lite0"
+    assert meta["decoding_workers"] == 0  # 16 photographs: decoded once, in this process
+    # the same teacher when worker processes decode the draws (not part of the cache key)
+    ahead = distil(cfg.with_overrides(["mhkd.distill_workers=2",
+                                       f"data.cache_dir={Path(meta['cache_file']).parent}/w"]
+                                      ).validate(), torch.device("cpu"), progress=False)
+    assert not ahead[1]["reused"] and ahead[1]["decoding_workers"] == 2
+    for k, v in state.items():
+        torch.testing.assert_close(v, ahead[0][k], rtol=0, atol=0)
     again, meta2 = distil(cfg, torch.device("cpu"), progress=False)
     assert meta2["reused"] and meta2["cache_file"] == meta["cache_file"]
     for k, v in state.items():

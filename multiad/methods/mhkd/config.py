@@ -47,6 +47,9 @@ class MHKDConfig:
     distill_lr: float = 1e-4
     distill_layers: tuple[int, ...] = (2, 3)  # the source's stages (reference layer2+3)
     distill_norm_images: int = 10000  # images for the target's channel mean/std
+    # processes decoding the draws ahead of the loop (the draws are the same for any
+    # number); None: none for ≤ 256 images (kept in memory), else up to 8
+    distill_workers: int | None = None
 
     def resolved(self, cfg: RunConfig) -> MHKDConfig:  # noqa: ARG002
         """Checked."""
@@ -58,6 +61,9 @@ class MHKDConfig:
         if not 0 < self.validation_fraction < 1:
             raise ValueError("mhkd.validation_fraction must lie in (0, 1), got "
                              f"{self.validation_fraction}")
+        if self.distill_workers is not None and self.distill_workers < 0:
+            raise ValueError("mhkd.distill_workers must be ≥ 0 (or null: chosen from the "
+                             f"image count), got {self.distill_workers}")
         if self.distill_steps < 1 or self.distill_batch_size < 1:
             raise ValueError("mhkd.distill_steps and mhkd.distill_batch_size must be ≥ 1")
         if len(self.distill_layers) < 1 or any(n not in (1, 2, 3, 4)

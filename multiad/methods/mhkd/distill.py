@@ -30,14 +30,20 @@ from tqdm.auto import tqdm
 from multiad.backbones import FeatureInfo, FrozenBackbone, WeightsSource, build_backbone
 from multiad.backbones.resnet import IMAGENET_MEAN, IMAGENET_STD
 from multiad.data import normalize
-from multiad.methods.mhkd.distill_data import PairSampler, describe, image_files
+from multiad.methods.mhkd.distill_data import (
+    PairBatches,
+    batches,
+    default_workers,
+    describe,
+    image_files,
+)
 from multiad.methods.mhkd.pdn import pdn_medium
 from multiad.methods.patchcore.torch_model import patch_features
 
 if TYPE_CHECKING:
     from multiad.config import RunConfig
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: each batch seeded by its index (worker processes decode ahead)
 
 
 def target_features(source: FrozenBackbone, x_large: torch.Tensor, layers: tuple[int, ...],
@@ -69,23 +75,20 @@ def cache_path(cfg: RunConfig, settings: dict[str, Any]) -> Path:
 
 
 @torch.no_grad()
-def _channel_stats(source: FrozenBackbone, sampler: PairSampler, n: int, batch: int,
-                   cfg: RunConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def _channel_stats(source: FrozenBackbone, draws: Any, steps: int, cfg: RunConfig,
+                   device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """The reference's ``feature_normalization``: the mean of per-batch channel means, then
-    the mean of per-batch mean squared deviations, over ⌈n / batch⌉ batches each."""
+    the mean of per-batch mean squared deviations, over ``steps`` batches each (the next
+    ``2·steps`` batches of ``draws``)."""
     p = cfg.mhkd
-    steps = max(1, -(-n // batch))
-    means = []
-    for _ in range(steps):
-        t = target_features(source, sampler.draw(batch)[1].to(device), p.distill_layers,
-                            p.out_channels)
-        means.append(t.mean(dim=(0, 2, 3)))
+
+    def target(large: torch.Tensor) -> torch.Tensor:
+        return target_features(source, large.to(device, non_blocking=True), p.distill_layers,
+                               p.out_channels)
+
+    means = [target(next(draws)[1]).mean(dim=(0, 2, 3)) for _ in range(steps)]
     mean = torch.stack(means).mean(0)[None, :, None, None]
-    var = []
-    for _ in range(steps):
-        t = target_features(source, sampler.draw(batch)[1].to(device), p.distill_layers,
-                            p.out_channels)
-        var.append(((t - mean) ** 2).mean(dim=(0, 2, 3)))
+    var = [((target(next(draws)[1]) - mean) ** 2).mean(dim=(0, 2, 3)) for _ in range(steps)]
     return mean, torch.stack(var).mean(0).sqrt()[None, :, None, None]
 
 
@@ -116,12 +119,16 @@ def distil(cfg: RunConfig, device: torch.device, progress: bool | None = None
     from multiad.engine.run_folder import save_torch
 
     source = source.to(device)
-    sampler = PairSampler(files, cfg.data.image_size, seed=cfg.train.seed)
+    pairs = PairBatches(files, cfg.data.image_size, cfg.train.seed, p.distill_batch_size)
+    workers = default_workers(len(files)) if p.distill_workers is None else p.distill_workers
+    norm_steps = max(1, -(-p.distill_norm_images // p.distill_batch_size))
+    # batches 0 … 2·norm_steps − 1 normalise the target, the next distill_steps train
+    draws = batches(pairs, 0, 2 * norm_steps + p.distill_steps, workers,
+                    pin=device.type == "cuda")
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     t0 = time.perf_counter()
-    mean, std = _channel_stats(source, sampler, p.distill_norm_images, p.distill_batch_size,
-                               cfg, device)
+    mean, std = _channel_stats(source, draws, norm_steps, cfg, device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.train.seed)
         pdn: nn.Module = pdn_medium(p.out_channels, p.width).to(device)
@@ -131,11 +138,12 @@ def distil(cfg: RunConfig, device: torch.device, progress: bool | None = None
                disable=progress is False if progress is not None else None, leave=False)
     every = max(1, p.distill_steps // 20)
     for step in bar:
-        small, large = sampler.draw(p.distill_batch_size)
+        small, large = next(draws)
         with torch.no_grad():
-            target = (target_features(source, large.to(device), p.distill_layers,
-                                      p.out_channels) - mean) / std
-        pred = pdn(normalize(small.to(device), IMAGENET_MEAN, IMAGENET_STD))
+            target = (target_features(source, large.to(device, non_blocking=True),
+                                      p.distill_layers, p.out_channels) - mean) / std
+        pred = pdn(normalize(small.to(device, non_blocking=True), IMAGENET_MEAN,
+                             IMAGENET_STD))
         loss = ((target - pred) ** 2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -143,7 +151,9 @@ def distil(cfg: RunConfig, device: torch.device, progress: bool | None = None
         if step % every == 0 or step + 1 == p.distill_steps:
             curve.append({"step": step + 1, "loss": float(loss.detach())})
             bar.set_postfix(loss=f"{curve[-1]['loss']:.4f}")
+    draws.close()  # stops the decoding workers
     meta = {**data, "source": source.source.describe(), "steps": p.distill_steps,
+            "decoding_workers": workers,
             "batch_size": p.distill_batch_size, "image_size": cfg.data.image_size,
             "width": p.width, "losses": curve, "wall_s": round(time.perf_counter() - t0, 1),
             "peak_memory_mib": round(_peak_memory_mib(device), 1),

@@ -6,18 +6,21 @@
   an astronaut, a cat, coffee, coins, bricks, grass, gravel, a rocket, a motorcycle, …;
   no download), said on every page.
 
-A draw (seeded): an image, a random crop of 25–100 % of its area at aspect 3/4–4/3, a
-horizontal flip with probability ½, grey with probability 0.1 (the reference's
-``RandomGrayscale(0.1)``), resized (bilinear, antialiased) to the PDN's input size S and
-to 2S for the source network, as the reference feeds the same image at 256 and 512. The
-crops and flips are this package's (the reference resizes whole ImageNet images): with a
-few photographs they are what makes the draws differ.
+A draw (seeded per batch, so that worker processes can decode ahead of the training
+loop and still give the same batches: :class:`PairBatches`): an image, a random crop of
+25–100 % of its area at aspect 3/4–4/3, a horizontal flip with probability ½, grey with
+probability 0.1 (the reference's ``RandomGrayscale(0.1)``), resized (bilinear,
+antialiased) to the PDN's input size S and to 2S for the source network, as the
+reference feeds the same image at 256 and 512. The crops and flips are this package's
+(the reference resizes whole ImageNet images): with a few photographs they are what
+makes the draws differ.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -27,6 +30,7 @@ from multiad.data.errors import DataError
 from multiad.data.image_io import read_image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+SMALL_SET = 256  # image sets up to this size are decoded once and kept in memory
 SKIMAGE_PHOTOGRAPHS = ("astronaut.png", "brick.png", "camera.png", "cell.png", "chelsea.png",
                        "coffee.png", "coins.png", "grass.png", "gravel.png",
                        "hubble_deep_field.jpg", "ihc.png", "moon.png", "motorcycle_left.png",
@@ -95,31 +99,38 @@ def _crop_box(h: int, w: int, g: torch.Generator) -> tuple[int, int, int, int]:
     return 0, 0, h, w
 
 
-class PairSampler:
-    """Seeded draws of (PDN input S×S, source input 2S×2S), float [0, 1], batch-first."""
+class PairBatches(torch.utils.data.Dataset):
+    """Batch ``k`` of seeded draws: (PDN input n×3×S×S, source input n×3×2S×2S), float
+    [0, 1]. Each batch has its own generator, seeded by (``seed``, ``k``), so a batch is
+    the same whichever process decodes it and in whatever order: a ``DataLoader`` with
+    any number of workers (:func:`batches`) gives bit-identical draws."""
 
-    def __init__(self, files: list[Path], size: int, seed: int) -> None:
-        self.files, self.size = files, size
-        self.g = torch.Generator().manual_seed(seed)
+    def __init__(self, files: list[Path], size: int, seed: int, batch_size: int) -> None:
+        self.files, self.size, self.seed, self.batch_size = files, size, seed, batch_size
         self._cache: dict[int, torch.Tensor] = {}  # decoded images (small sets only)
+
+    def __len__(self) -> int:  # batches are indexed without end; a sampler picks a range
+        return 2**62
 
     def _image(self, i: int) -> torch.Tensor:
         if i in self._cache:
             return self._cache[i]
         img = torch.from_numpy(read_image(self.files[i])).permute(2, 0, 1)
-        if len(self.files) <= 256:
+        if len(self.files) <= SMALL_SET:
             self._cache[i] = img
         return img
 
-    def draw(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        g = torch.Generator().manual_seed(int.from_bytes(hashlib.sha256(
+            f"{self.seed}:{k}".encode()).digest()[:8], "little") >> 1)
         small, large = [], []
-        for _ in range(n):
-            img = self._image(int(torch.randint(0, len(self.files), (), generator=self.g)))
-            top, left, ch, cw = _crop_box(img.shape[1], img.shape[2], self.g)
+        for _ in range(self.batch_size):
+            img = self._image(int(torch.randint(0, len(self.files), (), generator=g)))
+            top, left, ch, cw = _crop_box(img.shape[1], img.shape[2], g)
             crop = img[:, top:top + ch, left:left + cw]
-            if float(torch.rand((), generator=self.g)) < 0.5:
+            if float(torch.rand((), generator=g)) < 0.5:
                 crop = crop.flip(-1)
-            if float(torch.rand((), generator=self.g)) < 0.1:
+            if float(torch.rand((), generator=g)) < 0.1:
                 grey = (0.299 * crop[0] + 0.587 * crop[1] + 0.114 * crop[2])[None]
                 crop = grey.expand(3, -1, -1)
             crop = crop[None]
@@ -127,3 +138,21 @@ class PairSampler:
                 out.append(F.interpolate(crop, size=(side, side), mode="bilinear",
                                          antialias=True, align_corners=False)[0])
         return torch.stack(small).clamp(0, 1), torch.stack(large).clamp(0, 1)
+
+
+def default_workers(n_files: int) -> int:
+    """Decoding processes for ``mhkd.distill_workers=None``: none for a small set (decoded
+    once, kept in memory), else up to 8, one core left for the training loop."""
+    import os
+
+    return 0 if n_files <= SMALL_SET else max(1, min(8, (os.cpu_count() or 2) - 1))
+
+
+def batches(pairs: PairBatches, start: int, stop: int, workers: int, pin: bool = False
+            ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches ``start`` … ``stop − 1`` of ``pairs`` in order, decoded by ``workers``
+    processes ahead of the loop (0: in this process)."""
+    loader = torch.utils.data.DataLoader(
+        pairs, batch_size=None, sampler=range(start, stop), num_workers=workers,
+        pin_memory=pin, prefetch_factor=4 if workers else None)
+    yield from loader
