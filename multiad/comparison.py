@@ -78,7 +78,10 @@ def rerun_table(df: pd.DataFrame, domain: str) -> pd.DataFrame:
                 continue  # neither run here nor reported for this dataset
             rows.append({"dataset": name or ds_id, "method": method, "seeds": len(gm),
                          **_cells(gm, paper), "reported in": _source(ref, name, method)})
-    for method in PAPER_METHODS:
+    # the average rows: the paper's methods, and a related system that ran and reports one
+    extra = [t for t in titles.values() if t not in PAPER_METHODS
+             and _paper(ref, "average", t, "image_auroc") is not None]
+    for method in (*extra, *PAPER_METHODS):
         gm = df[df.method.map(titles) == method] if len(df) else df
         row: dict[str, Any] = {"dataset": "average", "method": method, "seeds": "—"}
         for metric, short in (("image_auroc", "I"), ("pixel_auroc", "P")):

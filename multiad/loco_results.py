@@ -2,11 +2,14 @@
 
 Every "here" value is read from a run's ``metrics.json`` (its ``auspro`` entry, written by
 :func:`multiad.data.mvtec_loco.loco_auspro`, and its per-test-folder ``per_defect``
-metrics); every "reported" value from ``multiad/reference/related_reported.csv``: MHKD's
-Table I (AUsPRO at FPR 0.05 for its eighteen methods on the five categories, as printed,
-×100; its "RD", "Patch Core", "Efficient AD" and "Ours" named RD4AD, PatchCore,
-EfficientAD and MHKD here), the image AUROC of its Fig. 4 text (0.91, mean only), and
-its Table II's MVTec AD column (image / pixel AUROC).
+metrics); every "reported" value from ``multiad/reference/related_reported.csv``:
+
+- MHKD's Table I, "pixel-sPRO" of eighteen methods on the five categories, as printed
+  and ×100 (presumably MVTec's AUsPRO to FPR 0.05, which it does not state; most rows
+  taken from the methods' own papers); its "RD", "Patch Core", "Efficient AD" and "Ours"
+  are named RD4AD, PatchCore, EfficientAD and MHKD here;
+- the image AUROC of its Fig. 4 text (0.91, the average only);
+- its Table II's MVTec AD column (image / pixel AUROC).
 """
 
 from __future__ import annotations
@@ -51,17 +54,23 @@ def loco_rows(df: pd.DataFrame) -> pd.DataFrame:
             row[f"image_auroc_{short}"] = _pct(per.get(t, {}).get("image_auroc"))
             row[f"auspro_{short}"] = _pct(sp["per_group"].get(t))
         row["auspro_mean"] = _pct(sp.get("mean"))
+        # MVTec's script (and MHKD's 91.0) classify per folder: the mean of the two AUROCs
+        types = [row["image_auroc_logical"], row["image_auroc_structural"]]
+        row["image_auroc_types"] = (sum(types) / 2 if None not in types else None)
         rows.append(row)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    numeric = [c for c in out.columns if c.startswith(("image_auroc", "auspro"))]
+    return out.astype({c: float for c in numeric}) if len(out) else out
 
 
 def auspro_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset and method, mean ± std over seeds (%): image AUROC (all, logical,
-    structural) and AUsPRO (logical, structural, mean)."""
+    """Per dataset and method, mean ± std over seeds (%): image AUROC (the mean of the
+    logical and the structural one, as MVTec's script reports it; then each) and AUsPRO
+    (logical, structural, mean)."""
     long = loco_rows(df)
     if not len(long):
         return pd.DataFrame()
-    cols = {"image_auroc": "image AUROC", "image_auroc_logical": "image logical",
+    cols = {"image_auroc_types": "image AUROC", "image_auroc_logical": "image logical",
             "image_auroc_structural": "image structural", "auspro_logical": "AUsPRO logical",
             "auspro_structural": "AUsPRO structural", "auspro_mean": "AUsPRO mean"}
     out = long.groupby(["dataset_id", "method"], sort=False).agg(
@@ -91,8 +100,9 @@ def auspro_per_defect(df: pd.DataFrame) -> pd.DataFrame:
 def mhkd_table1(df: pd.DataFrame) -> pd.DataFrame:
     """MHKD's Table I with our re-runs: per MVTec LOCO AD category (its order, then the
     average) and method, the AUsPRO mean here, as MHKD's paper reports it, and Δ; the
-    image AUROC here (MHKD reports 91.0 as its average only). The average here needs all
-    five categories. The package's methods only: those that ran here first, then those
+    image AUROC here, the mean of the logical and the structural one (MHKD reports 91.0
+    as its average only). The average here needs all five categories, each with a
+    defined value. The package's methods only: those that ran here first, then those
     MHKD reports that did not (the others of its table: :func:`mhkd_table1_reported`)."""
     from multiad.methods import METHODS
 
@@ -114,28 +124,36 @@ def mhkd_table1(df: pd.DataFrame) -> pd.DataFrame:
     for dataset in (*LOCO_ORDER, "average"):
         for method in (*ran, *reported):
             g = long[(long.method.map(titles) == method)] if len(long) else long
+            here = image = None
             if dataset != "average":
                 g = g[g.paper_dataset == dataset] if len(g) else g
-                here = g.auspro_mean.mean() if len(g) else None
-                image = g.image_auroc.mean() if len(g) else None
-            else:  # the mean over the five categories' means, when all five ran
-                per = g.groupby("paper_dataset")[["auspro_mean", "image_auroc"]].mean() \
-                    if len(g) else None
-                full = per is not None and set(LOCO_ORDER) <= set(per.index)
-                here = per.auspro_mean.mean() if full else None
-                image = per.image_auroc.mean() if full else None
+                if len(g):  # NaN where a run's value was undefined
+                    here, image = g.auspro_mean.mean(), g.image_auroc_types.mean()
+            elif len(g):  # the mean over the five categories' means, when all five ran
+                per = g.groupby("paper_dataset")[["auspro_mean", "image_auroc_types"]].mean()
+                if set(LOCO_ORDER) <= set(per.index):
+                    per = per.loc[list(LOCO_ORDER)]
+                    here, image = per.auspro_mean.mean(skipna=False), \
+                        per.image_auroc_types.mean(skipna=False)
             rep = paper(dataset, method, "auspro")
             if here is None and rep is None:
                 continue
             rows.append({
                 "category": dataset, "method": method,
-                "AUsPRO here": f"{here:.1f}" if here is not None else "not run",
+                "AUsPRO here": _cell(here, "not run"),
                 "AUsPRO reported": f"{rep:.1f}" if rep is not None else "—",
-                "Δ": f"{here - rep:+.1f}" if here is not None and rep is not None else "—",
-                "image AUROC here": f"{image:.1f}" if image is not None else "—",
+                "Δ": f"{here - rep:+.1f}" if here is not None and rep is not None
+                and here == here else "—",
+                "image AUROC here": _cell(image, "—"),
                 "image AUROC reported": (f"{paper(dataset, method, 'image_auroc'):.1f}"
                                          if paper(dataset, method, "image_auroc") else "—")})
     return pd.DataFrame(rows)
+
+
+def _cell(v: float | None, missing: str) -> str:
+    if v is None:
+        return missing
+    return "undefined" if v != v else f"{v:.1f}"
 
 
 def mhkd_table1_reported() -> pd.DataFrame:

@@ -234,12 +234,10 @@ def _evaluated(t: Training) -> bool:
         return True  # not ours to retrain: its notebook cell says what is wrong
 
 
-def preflight(profile: Profile, pages: list[str] | None = None) -> list[str]:
-    """Problems that would stop a real reproduction: missing data (of the dataset pages in
-    ``pages``; None: all) or teacher weights (of every method's teacher: the paper's
-    WRN-50-2, STFPM's ResNet-18, …)."""
+def weight_problems(profile: Profile) -> list[str]:
+    """Missing or wrong teacher weights of every method's teacher (the paper's WRN-50-2,
+    STFPM's ResNet-18, …), for a profile on ImageNet weights."""
     from multiad.backbones import WeightsError, resolve
-    from multiad.data.check import check_dataset
     from multiad.methods import get_method
 
     problems = []
@@ -251,9 +249,16 @@ def preflight(profile: Profile, pages: list[str] | None = None) -> list[str]:
                 resolve(backbone, "imagenet")
             except WeightsError as exc:
                 problems.append(str(exc))
-    checked = [j for page in profile.datasets.values() if pages is None or page.id in pages
-               for j in page.jobs]
-    for job in checked:
+    return problems
+
+
+def data_problems(jobs: list[Job]) -> list[str]:
+    """The jobs whose dataset is missing or not usable, each with the command that says
+    why (synthetic sets are generated, never missing)."""
+    from multiad.data.check import check_dataset
+
+    problems = []
+    for job in jobs:
         if job.kind == "synthetic":
             continue
         report = check_dataset(job.kind, job.root, job.category)
@@ -263,3 +268,22 @@ def preflight(profile: Profile, pages: list[str] | None = None) -> list[str]:
                             + (f" --category {job.category}`" if job.category else "`")
                             + " and see data/README.md")
     return problems
+
+
+def page_jobs(profile: Profile, pages: list[str] | None = None) -> list[Job]:
+    """The jobs the pages train: a dataset page's own, an ablation page's
+    (``ablation-<id>``) datasets; None: every page."""
+    ids: dict[str, None] = {}
+    for page in profile.datasets.values():
+        if pages is None or page.id in pages:
+            ids.update(dict.fromkeys(j.id for j in page.jobs))
+    for ab in profile.ablations.values():
+        if pages is None or f"ablation-{ab.id}" in pages:
+            ids.update(dict.fromkeys(ab.datasets))
+    return [profile.jobs[i] for i in ids]
+
+
+def preflight(profile: Profile, pages: list[str] | None = None) -> list[str]:
+    """Problems that would stop a real reproduction: missing teacher weights, or missing
+    data of the jobs the pages in ``pages`` train (:func:`page_jobs`; None: all)."""
+    return weight_problems(profile) + data_problems(page_jobs(profile, pages))

@@ -178,8 +178,3 @@ def test_loco_set_in_the_official_layout_with_honest_regions(tmp_path):
             elif k == "swapped_colour":
                 top = np.argwhere(m)[:, 0].mean() < 32
                 assert (b > r) if top else (r > b), s.image
-
-
-def test_loco_set_is_not_a_texture_set(tmp_path):
-    with pytest.raises(DataError, match="texture, medical, loco"):
-        load_dataset("synthetic", tmp_path, "wood")

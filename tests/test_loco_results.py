@@ -58,6 +58,11 @@ def test_related_systems_numbers_join_table_3_with_their_source() -> None:
     assert t.loc[("bottle", "MHKD"), "Δ I"] == "-3.0"
     assert t.loc[("bottle", "MHKD"), "reported in"] == "MHKD Table II"
     assert t.loc[("bottle", "Multi-AD"), "reported in"] == "Multi-AD Table 3"
+    # its own average (Table II's mean) with it; ours needs all fifteen categories
+    assert t.loc[("average", "MHKD"), "I paper"] == "99.4"
+    assert t.loc[("average", "MHKD"), "P paper"] == "98.5"
+    assert t.loc[("average", "MHKD"), "I here"] == "needs all datasets"
+    assert t.loc[("average", "MHKD"), "reported in"] == "MHKD Table II"
 
 
 @pytest.fixture(scope="module")
@@ -101,12 +106,20 @@ def test_auspro_tables_read_each_runs_metrics(loco_results) -> None:
         row = t.loc[(r.dataset_id, r.method)]
         assert row["AUsPRO logical"] == f"{100 * sp['per_group']['logical_anomalies']:.1f}"
         assert row["AUsPRO mean"] == f"{100 * sp['mean']:.1f}"
-        assert row["image structural"] == (
-            f"{100 * m['per_defect']['structural_anomalies']['image_auroc']:.1f}")
+        logical, structural = (100 * m["per_defect"][t]["image_auroc"]
+                               for t in ("logical_anomalies", "structural_anomalies"))
+        assert row["image structural"] == f"{structural:.1f}"
+        assert row["image AUROC"] == f"{(logical + structural) / 2:.1f}"  # as MVTec's script
         names = set(sp["per_defect"])
         assert names <= {"missing_disc", "swapped_colour", "extra_disc", "scratch", "dent"}
-    per = auspro_per_defect(df)
-    assert set(per.method) == {"padim", "patchcore"} and (per.images >= 0).all()
+    per = auspro_per_defect(df).set_index(["dataset", "defect", "method"])
+    for r in df.itertuples():
+        sp = json.loads((Path(r.run) / "metrics.json").read_text())["metrics"]["auspro"]
+        for name, v in sp["per_defect"].items():
+            row = per.loc[(r.dataset_id, name, r.method)]
+            assert row["images"] == v["images"] and row["with other defects"] == v["mixed"]
+            assert row["AUsPRO"] == (f"{100 * v['auspro']:.1f}" if v["auspro"] is not None
+                                     else "—")
 
 
 @pytest.mark.slow
@@ -114,8 +127,12 @@ def test_mhkd_table1_puts_a_run_next_to_the_reported_row(loco_results) -> None:
     _, df = loco_results
     t = mhkd_table1(df).set_index(["category", "method"])
     run = df[(df.method == "padim") & (df.paper_dataset == "pushpins")].run.iloc[0]
-    mean = 100 * json.loads((Path(run) / "metrics.json").read_text())["metrics"]["auspro"]["mean"]
+    m = json.loads((Path(run) / "metrics.json").read_text())["metrics"]
+    mean = 100 * m["auspro"]["mean"]
+    image = 50 * sum(m["per_defect"][t]["image_auroc"]
+                     for t in ("logical_anomalies", "structural_anomalies"))
     assert t.loc[("pushpins", "PaDiM"), "AUsPRO here"] == f"{mean:.1f}"
+    assert t.loc[("pushpins", "PaDiM"), "image AUROC here"] == f"{image:.1f}"
     assert t.loc[("pushpins", "PaDiM"), "AUsPRO reported"] == "29.5"
     assert t.loc[("pushpins", "PaDiM"), "Δ"] == f"{mean - 29.5:+.1f}"
     # one category ran: no average here; methods that did not run keep their reported row
@@ -125,3 +142,30 @@ def test_mhkd_table1_puts_a_run_next_to_the_reported_row(loco_results) -> None:
     assert t.loc[("average", "SimpleNet"), "AUsPRO reported"] == "36.3"
     assert ("pushpins", "SimpleNet") not in t.index  # reported as an average only
     assert "VM" not in t.index.get_level_values("method")  # not a method of the package
+
+
+def test_mhkd_table1_averages_five_defined_categories_only(tmp_path) -> None:
+    """Written metrics (no training): the average here needs all five categories defined;
+    an undefined AUsPRO is said, never averaged away."""
+    rows = []
+    for k, cat in enumerate(LOCO_ORDER):
+        run = tmp_path / cat
+        run.mkdir()
+        mean = None if cat == "pushpins" else 0.5 + k / 100
+        per_group = {"logical_anomalies": mean, "structural_anomalies": mean}
+        per_defect = {t: {"image_auroc": 0.8} for t in per_group}
+        (run / "metrics.json").write_text(json.dumps({"metrics": {
+            "auspro": {"per_group": per_group, "mean": mean}, "per_defect": per_defect}}))
+        rows.append({"run": str(run), "dataset_id": f"loco-{cat}", "paper_dataset": cat,
+                     "method": "padim", "seed": 0, "image_auroc": 80.0})
+    t = mhkd_table1(pd.DataFrame(rows)).set_index(["category", "method"])
+    assert t.loc[("breakfast_box", "PaDiM"), "AUsPRO here"] == "50.0"
+    assert t.loc[("pushpins", "PaDiM"), "AUsPRO here"] == "undefined"
+    assert t.loc[("pushpins", "PaDiM"), "Δ"] == "—"
+    assert t.loc[("average", "PaDiM"), "AUsPRO here"] == "undefined"
+    assert t.loc[("average", "PaDiM"), "image AUROC here"] == "80.0"
+    defined = [dict(r, run=str(tmp_path / "breakfast_box")) if r["paper_dataset"] == "pushpins"
+               else r for r in rows]
+    avg = mhkd_table1(pd.DataFrame(defined)).set_index(["category", "method"])
+    expected = (50.0 + 51 + 50 + 53 + 54) / 5  # pushpins now reads breakfast_box's 50.0
+    assert avg.loc[("average", "PaDiM"), "AUsPRO here"] == f"{expected:.1f}"

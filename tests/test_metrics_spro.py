@@ -252,7 +252,7 @@ def test_per_defect_name_uses_single_name_images_and_all_good_ones() -> None:
         names.append(kinds)
         maps[i + 2][r.any(axis=0)] += 0.4
     sat = [None, None, [5.0], [9.0, 3.0], [4.0]]
-    out = auspro_per_name(maps, regions, sat, names, 0.2)
+    out = auspro_per_name(maps, regions, sat, names, [0, 1], 0.2)
     # by hand: each name's single-name images plus both good images, brute force
     missing = brute_force_auspro(maps[[0, 1, 2]], [None, None, regions[2]],
                                  [None, None, [5.0]], 0.2)
@@ -261,10 +261,20 @@ def test_per_defect_name_uses_single_name_images_and_all_good_ones() -> None:
     assert out == {"colour": {"auspro": pytest.approx(colour), "images": 1, "mixed": 1},
                    "missing": {"auspro": pytest.approx(missing), "images": 1, "mixed": 1}}
     # a name seen only in mixed images has no value of its own
-    only_mixed = auspro_per_name(maps[:4], regions[:4], sat[:4], names[:4], 0.2)
+    only_mixed = auspro_per_name(maps[:4], regions[:4], sat[:4], names[:4], [0, 1], 0.2)
     assert only_mixed["colour"] == {"auspro": None, "images": 0, "mixed": 1}
+    # an anomalous image that lost its regions (resized away) is not a good one: only the
+    # rows named good join each name's images
+    lost = auspro_per_name(maps, [*regions[:4], None], [*sat[:4], None],
+                           [*names[:4], []], [0, 1], 0.2)
+    assert lost["missing"]["auspro"] == pytest.approx(missing)
+    as_good = auspro_per_name(maps, [*regions[:4], None], [*sat[:4], None],
+                              [*names[:4], []], [0, 1, 4], 0.2)
+    assert as_good["missing"]["auspro"] != pytest.approx(missing)
     with pytest.raises(ValueError, match="name lists"):
-        auspro_per_name(maps, regions, sat, names[:4])
+        auspro_per_name(maps, regions, sat, names[:4], [0, 1])
+    with pytest.raises(ValueError, match="listed as good"):
+        auspro_per_name(maps, regions, sat, names, [0, 2])
 
 
 def test_errors() -> None:

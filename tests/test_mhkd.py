@@ -148,6 +148,16 @@ def test_draws_are_the_same_with_any_number_of_decoding_workers(tmp_path):
     assert not torch.equal(other, inline[0][0])  # and from another seed's
 
 
+def test_decoding_workers_do_not_make_another_run(offline_config):
+    from multiad.engine.run_folder import comparable_config
+
+    base = comparable_config(offline_config("mhkd").to_dict())
+    assert comparable_config(offline_config("mhkd", "mhkd.distill_workers=3").to_dict()) == base
+    assert comparable_config(offline_config("mhkd", "mhkd.distill_steps=7").to_dict()) != base
+    with pytest.raises(ValueError, match="distill_workers must be ≥ 0"):
+        offline_config("mhkd", "mhkd.distill_workers=-1").validate()
+
+
 def test_teacher_is_distilled_once_and_reused(offline_config):
     from multiad.methods.mhkd.distill import distil
 

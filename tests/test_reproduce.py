@@ -107,11 +107,21 @@ def test_paper_profile_refuses_to_start_without_data(tmp_path, monkeypatch):
     assert any("loco-pushpins" in p for p in problems)  # MVTec LOCO AD (MHKD's Table I)
     assert reproduce("paper", tmp_path / "results", executed_dir=tmp_path / "ex") > 0
     assert not (tmp_path / "ex").exists()
-    # --only checks the data of the pages it runs (and every teacher)
-    only = preflight(load_profile("paper"), ["brain"])
+    # --only checks the data of the pages it runs (and every teacher); an ablation page's
+    # are its datasets'
+    paper = load_profile("paper")
+    only = preflight(paper, ["brain"])
     assert any("brain" in p for p in only) and not any("mvtec-" in p or "loco-" in p
                                                       for p in only)
     assert any("wide_resnet50_2-95faca4d.pth" in p for p in only)
+    ablation = preflight(paper, ["ablation-extended"])
+    assert any("mvtec-carpet" in p for p in ablation) and any("retina" in p for p in ablation)
+    assert not any("mvtec-tile" in p or "loco-" in p for p in ablation)
+    # MVTec LOCO AD, beyond the paper's tables, is left out when missing, unless named
+    from multiad.reproduce import optional_pages_without_data
+
+    assert optional_pages_without_data(paper, plan(paper), None) == ["mvtec-loco"]
+    assert optional_pages_without_data(paper, plan(paper), ["mvtec-loco", "tables"]) == []
 
 
 def test_reproduce_runs_notebooks_incrementally_and_survives_a_failure(tmp_path):

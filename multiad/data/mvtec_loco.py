@@ -368,8 +368,9 @@ def loco_auspro(data: LocoData, anomaly_maps: Any, fpr_limit: float = 0.05
     regions = loco_regions(data.test, data.defects, h, w)
     report = auspro_report(maps, regions.masks, regions.saturation,
                            [s.defect for s in data.test], fpr_limit)
+    good = [i for i, s in enumerate(data.test) if s.defect == "good"]
     report["per_defect"] = auspro_per_name(maps, regions.masks, regions.saturation,
-                                           regions.defects, fpr_limit)
+                                           regions.defects, good, fpr_limit)
     report.update(resolution=[h, w], n_regions_dropped=len(regions.dropped),
                   dropped_regions=[str(p) for p in regions.dropped[:10]])
     return report

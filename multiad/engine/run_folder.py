@@ -42,6 +42,8 @@ def comparable_config(d: dict[str, Any]) -> dict[str, Any]:
                 "cache_teacher", "checkpoint_every", "keep_checkpoint"):
         out["train"].pop(key, None)
     out["data"].pop("cache_dir", None)
+    if "mhkd" in out:  # how the teacher's draws are decoded, not what they are
+        out["mhkd"] = {k: v for k, v in out["mhkd"].items() if k != "distill_workers"}
     return out
 
 

@@ -266,18 +266,23 @@ def auspro_report(anomaly_maps: ArrayLike, regions: RegionsLike,
 
 def auspro_per_name(anomaly_maps: ArrayLike, regions: RegionsLike,
                     saturation: SaturationLike | None, region_names: Sequence[Sequence[str]],
-                    fpr_limit: float = DEFAULT_SPRO_FPR_LIMIT) -> dict[str, dict[str, Any]]:
+                    good: Sequence[int], fpr_limit: float = DEFAULT_SPRO_FPR_LIMIT
+                    ) -> dict[str, dict[str, Any]]:
     """AUsPRO per defect name (MVTec LOCO: per ``defect_name`` of ``defects_config.json``):
-    for each name, the images whose regions all carry that name plus every good image
-    (no region). An image whose regions carry several names enters no name's value (its
-    other defect's pixels are neither that defect nor defect-free); ``mixed`` counts them.
+    for each name, the images whose regions all carry that name plus every good image.
+    An image whose regions carry several names enters no name's value (its other
+    defect's pixels are neither that defect nor defect-free); ``mixed`` counts them.
 
-    ``region_names``: N entries of K_i names, in the order of each image's regions.
+    ``region_names``: N entries of K_i names, in the order of each image's regions;
+    ``good``: the rows of the good images (LOCO: the ``test/good`` folder — an anomalous
+    image whose regions all vanished when resized is not one).
     Returns ``{name: {"auspro": float | None, "images": n, "mixed": m}}``.
     """
     if len(region_names) != len(regions):
         raise ValueError(f"{len(regions)} region entries but {len(region_names)} name lists")
-    good = [i for i, names in enumerate(region_names) if not len(names)]
+    good = sorted(int(i) for i in good)
+    if any(len(region_names[i]) for i in good):
+        raise ValueError("a row listed as good has ground-truth regions")
     by_name: dict[str, list[int]] = {}
     mixed: dict[str, int] = {}
     for i, names in enumerate(region_names):

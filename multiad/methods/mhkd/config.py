@@ -48,7 +48,7 @@ class MHKDConfig:
     distill_layers: tuple[int, ...] = (2, 3)  # the source's stages (reference layer2+3)
     distill_norm_images: int = 10000  # images for the target's channel mean/std
     # processes decoding the draws ahead of the loop (the draws are the same for any
-    # number); None: none for ≤ 256 images (kept in memory), else up to 8
+    # number); None: none for ≤ 256 images (kept in memory), else up to 4
     distill_workers: int | None = None
 
     def resolved(self, cfg: RunConfig) -> MHKDConfig:  # noqa: ARG002

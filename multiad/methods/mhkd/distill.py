@@ -98,6 +98,37 @@ def _peak_memory_mib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def _distil_steps(source: FrozenBackbone, draws: Any, norm_steps: int, cfg: RunConfig,
+                  device: torch.device, progress: bool | None
+                  ) -> tuple[nn.Module, list[dict[str, float]]]:
+    """Normalise the target on the first batches, then train the PDN on the next ones."""
+    p = cfg.mhkd
+    mean, std = _channel_stats(source, draws, norm_steps, cfg, device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.train.seed)
+        pdn: nn.Module = pdn_medium(p.out_channels, p.width).to(device)
+    opt = torch.optim.Adam(pdn.parameters(), lr=p.distill_lr, weight_decay=1e-5)
+    curve: list[dict[str, float]] = []
+    bar = tqdm(range(p.distill_steps), desc=f"MHKD teacher from {cfg.teacher.backbone}",
+               disable=progress is False if progress is not None else None, leave=False)
+    every = max(1, p.distill_steps // 20)
+    for step in bar:
+        small, large = next(draws)
+        with torch.no_grad():
+            target = (target_features(source, large.to(device, non_blocking=True),
+                                      p.distill_layers, p.out_channels) - mean) / std
+        pred = pdn(normalize(small.to(device, non_blocking=True), IMAGENET_MEAN,
+                             IMAGENET_STD))
+        loss = ((target - pred) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % every == 0 or step + 1 == p.distill_steps:
+            curve.append({"step": step + 1, "loss": float(loss.detach())})
+            bar.set_postfix(loss=f"{curve[-1]['loss']:.4f}")
+    return pdn, curve
+
+
 def distil(cfg: RunConfig, device: torch.device, progress: bool | None = None
            ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The distilled PDN's state dict and its record, from the cache or made now."""
@@ -128,30 +159,10 @@ def distil(cfg: RunConfig, device: torch.device, progress: bool | None = None
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     t0 = time.perf_counter()
-    mean, std = _channel_stats(source, draws, norm_steps, cfg, device)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.train.seed)
-        pdn: nn.Module = pdn_medium(p.out_channels, p.width).to(device)
-    opt = torch.optim.Adam(pdn.parameters(), lr=p.distill_lr, weight_decay=1e-5)
-    curve: list[dict[str, float]] = []
-    bar = tqdm(range(p.distill_steps), desc=f"MHKD teacher from {cfg.teacher.backbone}",
-               disable=progress is False if progress is not None else None, leave=False)
-    every = max(1, p.distill_steps // 20)
-    for step in bar:
-        small, large = next(draws)
-        with torch.no_grad():
-            target = (target_features(source, large.to(device, non_blocking=True),
-                                      p.distill_layers, p.out_channels) - mean) / std
-        pred = pdn(normalize(small.to(device, non_blocking=True), IMAGENET_MEAN,
-                             IMAGENET_STD))
-        loss = ((target - pred) ** 2).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if step % every == 0 or step + 1 == p.distill_steps:
-            curve.append({"step": step + 1, "loss": float(loss.detach())})
-            bar.set_postfix(loss=f"{curve[-1]['loss']:.4f}")
-    draws.close()  # stops the decoding workers
+    try:
+        pdn, curve = _distil_steps(source, draws, norm_steps, cfg, device, progress)
+    finally:
+        draws.close()  # stops the decoding workers, also on an error or an interrupt
     meta = {**data, "source": source.source.describe(), "steps": p.distill_steps,
             "decoding_workers": workers,
             "batch_size": p.distill_batch_size, "image_size": cfg.data.image_size,
@@ -159,6 +170,9 @@ def distil(cfg: RunConfig, device: torch.device, progress: bool | None = None
             "peak_memory_mib": round(_peak_memory_mib(device), 1),
             "peak_memory_kind": "CUDA allocated" if device.type == "cuda"
             else "process max RSS", "device": str(device)}
+    if workers:  # the largest decoding worker, apart from the process's own peak
+        meta["peak_worker_rss_mib"] = round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
     state = {k: v.detach().cpu() for k, v in pdn.state_dict().items()}
     save_torch(path, {"settings": json.loads(json.dumps(settings, default=str)),
                       "state": state, "meta": meta})

@@ -142,17 +142,24 @@ class PairBatches(torch.utils.data.Dataset):
 
 def default_workers(n_files: int) -> int:
     """Decoding processes for ``mhkd.distill_workers=None``: none for a small set (decoded
-    once, kept in memory), else up to 8, one core left for the training loop."""
+    once, kept in memory), else up to 4 of the cores this process may use, one left for
+    the training loop. Each worker holds up to two finished batches in shared memory
+    (``/dev/shm``; 32 draws at 256 and 512 px are about 126 MB): a container needs a
+    ``--shm-size`` of ~1 GB for four."""
     import os
 
-    return 0 if n_files <= SMALL_SET else max(1, min(8, (os.cpu_count() or 2) - 1))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 2)
+    return 0 if n_files <= SMALL_SET else max(1, min(4, cores - 1))
 
 
 def batches(pairs: PairBatches, start: int, stop: int, workers: int, pin: bool = False
             ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Batches ``start`` … ``stop − 1`` of ``pairs`` in order, decoded by ``workers``
-    processes ahead of the loop (0: in this process)."""
+    processes ahead of the loop (0: in this process). The loader gets a generator of its
+    own, so building it does not draw from the global random state."""
     loader = torch.utils.data.DataLoader(
         pairs, batch_size=None, sampler=range(start, stop), num_workers=workers,
-        pin_memory=pin, prefetch_factor=4 if workers else None)
+        pin_memory=pin, prefetch_factor=2 if workers else None,
+        generator=torch.Generator().manual_seed(0))
     yield from loader
