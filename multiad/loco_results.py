@@ -97,6 +97,20 @@ def auspro_per_defect(df: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
+def auspro_per_defect_wide(df: pd.DataFrame) -> pd.DataFrame:
+    """:func:`auspro_per_defect` with one column per method (in ``df``'s order): a row per
+    dataset and defect name."""
+    long = auspro_per_defect(df)
+    if not len(long):
+        return long
+    keys = ["dataset", "defect", "images", "with other defects"]
+    wide = long.pivot(index=keys, columns="method", values="AUsPRO")
+    order = [m for m in dict.fromkeys(df.method) if m in wide.columns]
+    out = wide[order].reset_index()
+    out.columns.name = None
+    return out
+
+
 def mhkd_table1(df: pd.DataFrame) -> pd.DataFrame:
     """MHKD's Table I with our re-runs: per MVTec LOCO AD category (its order, then the
     average) and method, the AUsPRO mean here, as MHKD's paper reports it, and Δ; the

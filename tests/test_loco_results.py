@@ -16,6 +16,7 @@ from multiad.data.synthetic import make_synthetic
 from multiad.loco_results import (
     LOCO_ORDER,
     auspro_per_defect,
+    auspro_per_defect_wide,
     auspro_table,
     mhkd_table1,
     mhkd_table1_reported,
@@ -120,6 +121,10 @@ def test_auspro_tables_read_each_runs_metrics(loco_results) -> None:
             assert row["images"] == v["images"] and row["with other defects"] == v["mixed"]
             assert row["AUsPRO"] == (f"{100 * v['auspro']:.1f}" if v["auspro"] is not None
                                      else "—")
+    wide = auspro_per_defect_wide(df).set_index(["dataset", "defect"])
+    assert list(wide.columns) == ["images", "with other defects", *dict.fromkeys(df.method)]
+    for (dataset, defect, method), row in per.iterrows():
+        assert wide.loc[(dataset, defect), method] == row["AUsPRO"]
 
 
 @pytest.mark.slow
