@@ -119,23 +119,26 @@ def plan(profile: Profile) -> list[Notebook]:
 
 
 def optional_pages_without_data(profile: Profile, notebooks: list[Notebook],
-                                only: list[str] | None) -> list[str]:
+                                only: list[str] | None) -> tuple[list[str], list[str]]:
     """Dataset pages beyond the paper's tables (MVTec LOCO AD) whose data is missing: left
-    out of a run, and said, unless named with ``--only`` or needed by an ablation page."""
+    out of a run, and said, unless named with ``--only`` or needed by an ablation page.
+    Returns (the pages left out, the optional pages whose data was checked and found)."""
     ablated = {j.id for j in page_jobs(profile, [nb.page for nb in notebooks
                                                  if nb.page.startswith("ablation-")])}
-    out = []
+    left_out, found = [], []
     for page in profile.datasets.values():
         if (page.domain in PAPER_DOMAINS or (only and page.id in only)
                 or ablated & {j.id for j in page.jobs}):
             continue
         problems = data_problems(page.jobs)
-        if problems:
-            out.append(page.id)
-            print(f"{page.id}: left out — its data is not here ({problems[0]}); it is not "
-                  "one of the paper's tables, and its page says 'not run'. Name it with "
-                  "--only to require it.", file=sys.stderr)
-    return out
+        if not problems:
+            found.append(page.id)
+            continue
+        left_out.append(page.id)
+        print(f"{page.id}: left out — its data is not here ({problems[0]}); it is not "
+              "one of the paper's tables, and its page says 'not run'. Name it with "
+              "--only to require it.", file=sys.stderr)
+    return left_out, found
 
 
 def reproduce(profile_name: str, results_root: str | Path = "results",
@@ -148,9 +151,10 @@ def reproduce(profile_name: str, results_root: str | Path = "results",
     results = Path(results_root) / profile.name
     notebooks = [nb for nb in plan(profile) if not only or nb.page in only]
     if profile.paper_numbers:  # every teacher, and the data of the pages to run
-        left_out = optional_pages_without_data(profile, notebooks, only)
+        left_out, found = optional_pages_without_data(profile, notebooks, only)
         notebooks = [nb for nb in notebooks if nb.page not in left_out]
-        problems = preflight(profile, [nb.page for nb in notebooks])
+        # the optional pages' data was just checked: not again
+        problems = preflight(profile, [nb.page for nb in notebooks if nb.page not in found])
         if problems:
             print(f"make reproduce PROFILE={profile.name}: cannot start:\n- "
                   + "\n- ".join(problems), file=sys.stderr)

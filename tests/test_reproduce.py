@@ -120,8 +120,9 @@ def test_paper_profile_refuses_to_start_without_data(tmp_path, monkeypatch):
     # MVTec LOCO AD, beyond the paper's tables, is left out when missing, unless named
     from multiad.reproduce import optional_pages_without_data
 
-    assert optional_pages_without_data(paper, plan(paper), None) == ["mvtec-loco"]
-    assert optional_pages_without_data(paper, plan(paper), ["mvtec-loco", "tables"]) == []
+    assert optional_pages_without_data(paper, plan(paper), None) == (["mvtec-loco"], [])
+    assert optional_pages_without_data(paper, plan(paper), ["mvtec-loco", "tables"]) == (
+        [], [])
 
 
 def test_reproduce_runs_notebooks_incrementally_and_survives_a_failure(tmp_path):

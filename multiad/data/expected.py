@@ -112,29 +112,31 @@ def expected_counts(kind: str, category: str | None = None,
     "defects": {type: Expected}}}``; empty when nothing is known (user folders)."""
     if kind == "mvtec" and category in MVTEC_COUNTS:
         train, test = MVTEC_COUNTS[category]
-        src = "MVTec AD release"
-        anomalous = sum(v for k, v in test.items() if k != "good")
-        return {
-            "train": {"normal": _exact(train, src), "anomalous": _exact(0, src),
-                      "defects": {"good": _exact(train, src)}},
-            "test": {"normal": _exact(test["good"], src), "anomalous": _exact(anomalous, src),
-                     "defects": {k: _exact(v, src) for k, v in test.items()}},
-        }
+        out = _release("MVTec AD release", train, test)
+        out["train"]["defects"] = {"good": _exact(train, "MVTec AD release")}
+        return out
     if kind == "mvtec_loco" and category in LOCO_COUNTS:
         train, valid, test = LOCO_COUNTS[category]
-        src = "MVTec LOCO AD release"
-        anomalous = sum(v for k, v in test.items() if k != "good")
-        return {
-            "train": {"normal": _exact(train, src), "anomalous": _exact(0, src)},
-            "valid": {"normal": _exact(valid, src), "anomalous": _exact(0, src)},
-            "test": {"normal": _exact(test["good"], src), "anomalous": _exact(anomalous, src),
-                     "defects": {k: _exact(v, src) for k, v in test.items()}},
-        }
+        return _release("MVTec LOCO AD release", train, test, valid)
     if kind in BMAD_COUNTS:
         return {split: dict(v) for split, v in BMAD_COUNTS[kind].items()}
     if kind == "synthetic" and root is not None and category is not None:
         return _synthetic_expected(synthetic_folder(root, category))
     return {}
+
+
+def _release(src: str, train: int, test: dict[str, int], valid: int | None = None
+             ) -> dict[str, dict[str, object]]:
+    """Expected counts of an official release: normal-only train (and validation) splits,
+    a test split per folder."""
+    normal_only = {"train": train, **({"valid": valid} if valid is not None else {})}
+    out: dict[str, dict[str, object]] = {
+        split: {"normal": _exact(n, src), "anomalous": _exact(0, src)}
+        for split, n in normal_only.items()}
+    out["test"] = {"normal": _exact(test["good"], src),
+                   "anomalous": _exact(sum(v for k, v in test.items() if k != "good"), src),
+                   "defects": {k: _exact(v, src) for k, v in test.items()}}
+    return out
 
 
 def _synthetic_expected(folder: Path) -> dict[str, dict[str, object]]:

@@ -83,11 +83,16 @@ def _plan(params: dict) -> list[tuple[str, str, int]]:
     return items
 
 
+def _rng(params: dict, split: str, defect: str, index: int) -> np.random.Generator:
+    """The generator of one image: it depends only on (seed, split, type, index)."""
+    type_id = 0 if defect == "good" else 1 + params["defects"].index(defect)
+    return np.random.default_rng([params["seed"], _SPLIT_IDS[split], type_id, index])
+
+
 def _render_one(params: dict, split: str, defect: str, index: int
                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Render one image + mask; its randomness depends only on (seed, split, type, index)."""
-    type_id = 0 if defect == "good" else 1 + params["defects"].index(defect)
-    rng = np.random.default_rng([params["seed"], _SPLIT_IDS[split], type_id, index])
+    """Render one image + mask (its randomness: :func:`_rng`)."""
+    rng = _rng(params, split, defect, index)
     _, image, mask = _RENDER[params["category"]](rng, params["size"],
                                                  None if defect == "good" else defect)
     return image, mask
@@ -123,9 +128,7 @@ def _generate_loco_into(folder: Path, params: dict) -> None:
     counts: dict[str, dict[str, int]] = {"train": {}, "valid": {}, "test": {}}
     for split, defect, index in _plan(params):
         key = "valid" if split == "validation" else split
-        type_id = 0 if defect == "good" else 1 + params["defects"].index(defect)
-        rng = np.random.default_rng([params["seed"], _SPLIT_IDS[split], type_id, index])
-        image, regions = render_loco(rng, params["size"], defect)
+        image, regions = render_loco(_rng(params, split, defect, index), params["size"], defect)
         folder_type = ("good" if defect == "good" else "logical_anomalies"
                        if defect in LOGICAL_DEFECTS else "structural_anomalies")
         stem = f"{counts[key].get(folder_type, 0):03d}"
