@@ -49,7 +49,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML/JSON config file (see multiad.config.RunConfig)")
     p.add_argument("--data", choices=DATA_KINDS, help="dataset kind")
     p.add_argument("--root", help="dataset folder (for synthetic: where it is generated)")
-    p.add_argument("--category", help="MVTec category, or synthetic 'texture' / 'medical'")
+    p.add_argument("--category", help="MVTec category, or synthetic 'texture' / 'medical' / "
+                   "'loco' / 'realtex'")
     p.add_argument("--image-size", type=int)
     p.add_argument("--epochs", type=int)
     p.add_argument("--seed", type=int)
@@ -167,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("make-synthetic", help="write an embedded synthetic dataset to disk")
     p.add_argument("category", choices=SYNTHETIC_CATEGORIES,
-                   help="texture, medical (MVTec AD's layout) or loco (MVTec LOCO AD's)")
+                   help="texture, medical, realtex[_brick|_grass] (MVTec AD's layout) or loco "
+                        "(MVTec LOCO AD's)")
     p.add_argument("--root", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int, default=256)

@@ -201,7 +201,7 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kind", required=True, help=f"one of {', '.join(KINDS)}")
     parser.add_argument("--root", required=True, help="dataset root folder")
     parser.add_argument("--category", default=None,
-                        help="MVTec AD category, or texture/medical for synthetic")
+                        help="MVTec AD category, or texture/medical/loco/realtex for synthetic")
     parser.add_argument("--check-image-sizes", action="store_true",
                         help="decode every image and mask fully; report unreadable files "
                              "and size mismatches")

@@ -52,9 +52,9 @@ def load_dataset(kind: str, root: str | Path, category: str | None = None) -> An
     at ``root``.
 
     ``category``: the MVTec AD or MVTec LOCO AD category, the synthetic set
-    (``texture``/``medical``/``loco``) or an optional sub-folder for ``folder``; ignored by the BMAD
-    sets. Raises DataError with a
-    message naming the offending file or folder when the data is not usable.
+    (``texture``/``medical``/``loco``/``realtex``…) or an optional sub-folder for ``folder``;
+    ignored by the BMAD sets. Raises DataError with a message naming the offending file or
+    folder when the data is not usable.
     """
     kind = canonical_kind(kind)
     if kind == "mvtec":

@@ -14,6 +14,14 @@ import numpy as np
 from scipy import ndimage
 
 FOOTPRINT_THRESHOLD = 0.05
+Size = int | tuple[int, int]  # a square side, or (height, width)
+
+
+def hw(size: Size) -> tuple[int, int]:
+    """``(height, width)`` of a square side or a pair."""
+    if np.ndim(size) == 0:
+        return int(size), int(size)  # type: ignore[arg-type]
+    return int(size[0]), int(size[1])  # type: ignore[index]
 
 
 def smoothstep(t: np.ndarray) -> np.ndarray:
@@ -54,13 +62,14 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale: float)
     return (field / (field.std() + 1e-8)).astype(np.float32)
 
 
-def grid(size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel-centre coordinates ``(y, x)`` as float32 arrays of shape size×size."""
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+def grid(size: Size) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-centre coordinates ``(y, x)`` as float32 arrays of shape size×size (or h×w)."""
+    h, w = hw(size)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     return yy, xx
 
 
-def blob_alpha(rng: np.random.Generator, size: int, center: tuple[float, float],
+def blob_alpha(rng: np.random.Generator, size: Size, center: tuple[float, float],
                radius: float, softness: float, irregularity: float = 0.25,
                elongation: float = 1.0) -> np.ndarray:
     """An irregular, soft-edged blob: radius modulated by a few random harmonics."""
@@ -85,14 +94,15 @@ def bezier_points(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, n: int) -> np.
     return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t ** 2 * p2
 
 
-def stroke_alpha(size: int, points: np.ndarray, width: float, softness: float) -> np.ndarray:
+def stroke_alpha(size: Size, points: np.ndarray, width: float, softness: float) -> np.ndarray:
     """A soft line of ``width`` pixels through ``points`` (N×2 array of (y, x))."""
-    hit = np.zeros((size, size), dtype=bool)
+    h, w = hw(size)
+    hit = np.zeros((h, w), dtype=bool)
     idx = np.round(points).astype(int)
-    keep = (idx[:, 0] >= 0) & (idx[:, 0] < size) & (idx[:, 1] >= 0) & (idx[:, 1] < size)
+    keep = (idx[:, 0] >= 0) & (idx[:, 0] < h) & (idx[:, 1] >= 0) & (idx[:, 1] < w)
     hit[idx[keep, 0], idx[keep, 1]] = True
     if not hit.any():
-        return np.zeros((size, size), dtype=np.float32)
+        return np.zeros((h, w), dtype=np.float32)
     dist = ndimage.distance_transform_edt(~hit)
     alpha = smoothstep((width / 2.0 - dist) / max(softness, 1e-3) + 0.5)
     return footprint(alpha)

@@ -1,6 +1,8 @@
 """Embedded synthetic datasets, generated deterministically from a seed.
 
-``make_synthetic("texture" | "medical", root, seed=...)`` writes MVTec AD's layout,
+``make_synthetic("texture" | "medical" | "realtex", root, seed=...)`` writes MVTec AD's layout
+(``realtex``: crops of a real photographed texture, :mod:`.synthetic_realtex`; its
+variants ``realtex_brick`` and ``realtex_grass`` cut from the other two),
 ``root/<category>/{train/good, test/<type>, ground_truth/<type>/<stem>_mask.png}``;
 ``make_synthetic("loco", ...)`` MVTec LOCO AD's (``train/good``, ``validation/good``,
 ``test/{good,logical_anomalies,structural_anomalies}``, one region PNG per defect under
@@ -17,6 +19,7 @@ import json
 import os
 import shutil
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -27,13 +30,16 @@ from .errors import DataError
 from .shapes import to_uint8, to_uint16
 from .synthetic_loco import LOCO_DEFECTS, LOGICAL_DEFECTS, PIXEL_VALUES, defects_config, render_loco
 from .synthetic_medical import MEDICAL_DEFECTS, render_medical
+from .synthetic_realtex import REALTEX_CATEGORIES, REALTEX_DEFECTS, render_realtex
 from .synthetic_texture import TEXTURE_DEFECTS, render_texture
 
-SYNTHETIC_CATEGORIES = ("texture", "medical", "loco")
+SYNTHETIC_CATEGORIES = ("texture", "medical", "loco", *REALTEX_CATEGORIES)
 MANIFEST = "synthetic_manifest.json"
 GENERATOR_VERSION = 1
-_DEFECTS = {"texture": TEXTURE_DEFECTS, "medical": MEDICAL_DEFECTS, "loco": LOCO_DEFECTS}
-_RENDER = {"texture": render_texture, "medical": render_medical}
+_DEFECTS = {"texture": TEXTURE_DEFECTS, "medical": MEDICAL_DEFECTS, "loco": LOCO_DEFECTS,
+            **dict.fromkeys(REALTEX_CATEGORIES, REALTEX_DEFECTS)}
+_RENDER = {"texture": render_texture, "medical": render_medical,
+           **{c: partial(render_realtex, texture=t) for c, t in REALTEX_CATEGORIES.items()}}
 _SPLIT_IDS = {"train": 0, "test": 1, "validation": 2}
 
 
@@ -47,7 +53,9 @@ def synthetic_params(category: str, *, seed: int = 0, size: int = 256, n_train: 
         raise DataError(f"Synthetic image size {size} is too small; use at least 32.")
     if min(n_train, n_test_good, n_test_per_defect) < 1:
         raise DataError("Synthetic sets need at least one image per split and defect type.")
-    extra = {"n_validation": max(2, n_train // 6)} if category == "loco" else {}
+    extra: dict = {"n_validation": max(2, n_train // 6)} if category == "loco" else {}
+    if category in REALTEX_CATEGORIES:  # the photograph its normal images are cut from
+        extra = {"texture": REALTEX_CATEGORIES[category]}
     return {"generator": "multiad.data.synthetic", "version": GENERATOR_VERSION,
             "category": category, "seed": int(seed), "size": int(size),
             "n_train": int(n_train), "n_test_good": int(n_test_good),
@@ -99,7 +107,8 @@ def _render_one(params: dict, split: str, defect: str, index: int
 
 
 def _encode_image(params: dict, image: np.ndarray, index: int) -> np.ndarray:
-    """Texture → 8-bit RGB; medical → single-channel, every third image 16-bit."""
+    """Texture → 8-bit RGB; realtex → 8-bit grey; medical → single-channel, every third
+    image 16-bit."""
     if params["category"] == "medical" and index % 3 == 1:
         return to_uint16(image)
     return to_uint8(image)
