@@ -1,7 +1,7 @@
 """The quality-floor setting of tests/test_quality.py, for the benchmark scripts that study
-one method in it: both embedded sets (32 normal training images, 10 normal and 6 per
-defect type in test, 256×256), the pretrained offline backbone EfficientNet-Lite0, batch 8,
-CPU, seed-controlled."""
+one method in it: the embedded sets (textures, phantoms, the real-texture gravel; 32 normal
+training images, 10 normal and 6 per defect type in test, 256×256), the pretrained offline
+backbone EfficientNet-Lite0, batch 8, CPU, seed-controlled."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from multiad.config import RunConfig
 
-SETS = ("texture", "medical")
+SETS = ("texture", "medical", "realtex")
 SETTING = {"backbone": "efficientnet_lite0", "image_size": 256, "n_train": 32, "batch_size": 8}
 
 
 def make_sets(work: Path) -> None:
-    """Generate both embedded sets under ``work/data``."""
+    """Generate the embedded sets under ``work/data``."""
     from multiad.data.synthetic import make_synthetic
 
     for cat in SETS:

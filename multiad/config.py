@@ -78,7 +78,13 @@ class ModelConfig:
     discriminator: bool = True
     d_stages: tuple[int, ...] = (4,)
     d_dropout: float = 0.3
+    # λ of Eq. 12, which the paper leaves open: "balanced" sets it every step so that the
+    # adversarial gradient at the features D sees is ``adv_ratio`` times L_G's there
+    # (loss.balanced_lambda); "fixed" uses ``lambda_adv`` as is (the first choice, 0.1)
+    lambda_rule: str = "balanced"
+    adv_ratio: float = 0.1
     lambda_adv: float = 0.1
+    d_lr: float | None = None  # D's Adam learning rate; None → S's (train.lr)
     mff: bool = True
     mff_relu: bool = True
     map_fusion: str = "sum"  # "sum" (Eq. 14) or "product" (anomalib STFPM / BMAD RD)
@@ -107,6 +113,11 @@ class TrainConfig:
     cache_teacher: bool = True
     deterministic: bool = True
     eval_batch_size: int = 32
+    # a validation without test labels (multiad.engine.validation): this share of the normal
+    # training images is held out, and after every ``validate_every`` epochs the method is
+    # scored on them as they are and with a pasted synthetic anomaly (losses.csv: val_*)
+    holdout: float = 0.0
+    validate_every: int = 1
     checkpoint_every: int = 1  # epochs between checkpoints (the last epoch always saves)
     # the training state (weights + Adam moments, ~1 GB for WRN-50) is needed only to resume
     # or to extend a run; by default it is deleted once model.pt is written
@@ -203,6 +214,12 @@ class RunConfig:
             raise ValueError("model.map_fusion must be 'sum' or 'product'")
         if any(s not in (1, 2, 3, 4) for s in self.model.d_stages):
             raise ValueError("model.d_stages lists stages 1..4")
+        if not 0.0 <= self.train.holdout < 1.0 or self.train.validate_every < 1:
+            raise ValueError("train.holdout must be in [0, 1) and train.validate_every ≥ 1")
+        if self.model.lambda_rule not in ("balanced", "fixed"):
+            raise ValueError("model.lambda_rule must be 'balanced' or 'fixed'")
+        if self.model.adv_ratio < 0 or self.model.lambda_adv < 0:
+            raise ValueError("model.adv_ratio and model.lambda_adv must be ≥ 0")
         if self.train.compile_mode not in COMPILE_MODES:
             raise ValueError(f"train.compile_mode {self.train.compile_mode!r} unknown; use one "
                              f"of {', '.join(COMPILE_MODES)} (the step's CUDA graph is the "

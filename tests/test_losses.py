@@ -6,6 +6,7 @@ import torch
 
 from multiad.methods.multiad.loss import (
     adversarial_loss,
+    balanced_lambda,
     discriminator_loss,
     distillation_loss,
     l2_normalize,
@@ -57,3 +58,12 @@ def test_student_loss_eq12():
     lg, la = torch.tensor(0.4), torch.tensor(2.0)
     assert float(student_loss(lg, la, 0.1)) == float(lg + 0.1 * la)
     assert float(student_loss(lg, None, 0.1)) == float(lg)
+
+
+def test_balanced_lambda_scales_the_adversarial_gradient_to_a_share_of_distillations():
+    g = [torch.tensor([3.0, 4.0])]  # ‖·‖ = 5
+    a = [torch.tensor([0.0, 0.5]), torch.tensor([1.2])]  # ‖·‖ = 1.3
+    lam = balanced_lambda(g, a, ratio=0.2)
+    torch.testing.assert_close(lam, torch.tensor(0.2 * 5 / 1.3))
+    assert not lam.requires_grad
+    assert float(balanced_lambda([torch.zeros(2)], a, ratio=0.2)) == 0.0

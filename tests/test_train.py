@@ -32,14 +32,52 @@ def test_trainer_step_updates_student_and_discriminator_not_teacher(tiny_config)
     s0 = [p.clone() for p in trainer.model.student.parameters()]
     d0 = [p.clone() for p in trainer.discriminators.parameters()]
     out = trainer.step(x)
-    assert set(out) == {"L_G", "L_adv", "L_D", "L_S"}
-    assert math.isclose(float(out["L_S"]), float(out["L_G"] + 0.1 * out["L_adv"]), rel_tol=1e-5)
+    assert set(out) == {"L_G", "L_adv", "L_D", "L_S", "lambda"}
+    assert math.isclose(float(out["L_S"]), float(out["L_G"] + out["lambda"] * out["L_adv"]),
+                        rel_tol=1e-5)
     def same(before, module):
         return [torch.equal(a, b) for a, b in zip(before, module.parameters(), strict=True)]
 
     assert all(same(t0, trainer.model.teacher))
     assert not all(same(s0, trainer.model.student))
     assert not all(same(d0, trainer.discriminators))
+
+
+def test_the_fixed_rule_keeps_the_first_lambda(tiny_config):
+    cfg = tiny_config.with_overrides(["model.lambda_rule=fixed", "model.lambda_adv=0.1"])
+    out = MultiADTrainer(cfg, torch.device("cpu")).step(torch.randn(4, 3, 32, 32))
+    assert float(out["lambda"]) == pytest.approx(0.1)
+    assert math.isclose(float(out["L_S"]), float(out["L_G"] + 0.1 * out["L_adv"]), rel_tol=1e-5)
+
+
+@pytest.mark.parametrize("stages", [[4], [3, 4]])
+def test_balanced_lambda_gives_the_adversarial_gradient_a_fixed_share_at_ds_input(
+        tiny_config, stages):
+    cfg = tiny_config.with_overrides(["model.adv_ratio=0.25", f"model.d_stages={stages}"])
+    trainer = MultiADTrainer(cfg, torch.device("cpu"))
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 32, 32)
+    t_feats, s_feats = trainer.model.teacher(x), trainer.model.student(x)
+    from multiad.methods.multiad.loss import adversarial_loss, distillation_loss, l2_normalize
+
+    l_g = distillation_loss(t_feats, s_feats)
+    l_adv = sum(adversarial_loss(trainer.discriminators[str(s)](l2_normalize(s_feats[s - 1])))
+                for s in stages)
+    seen = [s_feats[s - 1] for s in stages]
+    g_g = torch.autograd.grad(l_g, seen, retain_graph=True)
+    g_a = torch.autograd.grad(l_adv, seen, retain_graph=True)
+    norm = lambda gs: torch.sqrt(sum((g ** 2).sum() for g in gs))  # noqa: E731
+    expected_lam = 0.25 * norm(g_g) / norm(g_a)  # adversarial: a quarter of L_G's, at D's input
+    params = [p for p in trainer.model.student.parameters()]
+    expected = torch.autograd.grad(l_g + expected_lam * l_adv, params, retain_graph=True,
+                                   allow_unused=True)
+    lam = trainer._balanced_backward(l_g, l_adv, s_feats)
+    assert float(lam) == pytest.approx(float(expected_lam), rel=1e-5)
+    for p, e in zip(params, expected, strict=True):  # L_S went back through S once
+        if e is None:
+            assert p.grad is None
+        else:
+            torch.testing.assert_close(p.grad, e)
 
 
 def test_distillation_loss_decreases_on_a_fixed_batch(tiny_config):

@@ -38,6 +38,7 @@ from multiad.engine.run_folder import (
 )
 from multiad.engine.teacher_cache import teacher_features
 from multiad.engine.trainer import TrainerBase
+from multiad.engine.validation import VALIDATION_KEYS, HeldOut, hold_out, validate
 from multiad.methods import get_method
 from multiad.provenance import select_device
 
@@ -63,6 +64,7 @@ class _Run:
     stream: Any  # torch.cuda.Stream | None: all of this run's GPU work is queued on it
     t_start: float
     t_cache: list[torch.Tensor] | None  # T's features of ``images`` (None: T runs per step)
+    held: HeldOut | None = None  # the held-out validation pairs (train.holdout)
     cpu_rng: torch.Tensor | None = None  # its CPU RNG state between its steps (isolated)
     cuda_rng: Any = None  # torch.Generator | None: its own CUDA RNG state (multiad.engine.cuda_rng)
     together: list[str] = field(default_factory=list)  # runs that trained at the same time
@@ -132,6 +134,8 @@ def _open_run(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool,
         losses = [row for row in losses if row["epoch"] <= start]
         if progress:
             print(f"resuming {run_dir} after epoch {start}/{cfg.train.epochs}")
+    # the engine's validation images first (the same for every method), then the method's
+    images, held = hold_out(images, cfg.train.holdout, cfg.train.seed)
     images = trainer.begin(images, progress)  # a subset when the method holds some out
     if model_path.exists() and resume and start >= cfg.train.epochs:
         if progress:
@@ -141,7 +145,8 @@ def _open_run(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool,
     t_cache = None
     if cfg.train.cache_teacher and start < cfg.train.epochs:
         t_key = (*trainer.teacher_cache_key(), cfg.train.amp, cfg.train.channels_last,
-                 cfg.train.batch_size)
+                 cfg.train.batch_size, cfg.train.holdout,
+                 cfg.train.seed if held is not None else None)  # which images are trained
         if t_key not in shared.teacher:
             shared.teacher[t_key] = teacher_features(trainer, images, progress)
         t_cache = shared.teacher[t_key]
@@ -162,7 +167,7 @@ def _open_run(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool,
                               teacher=None if t_cache is None else
                               [((bs, *c.shape[1:]), c.dtype) for c in t_cache], rng=cuda_rng)
     return _Run(cfg, run_dir, data, images, trainer, start, losses, graphed, stream, t_start,
-                t_cache, cpu_rng=torch.get_rng_state(), cuda_rng=cuda_rng)
+                t_cache, held, cpu_rng=torch.get_rng_state(), cuda_rng=cuda_rng)
 
 
 def _run_epochs(run: _Run, progress: bool, position: int,
@@ -218,12 +223,15 @@ def _epochs(run: _Run, bar: Any, on_epoch_end: Callable[[Path, int], None] | Non
                      for k, v in sums.items()}
             # wall time of the epoch (shared with the runs that train at the same time)
             row = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 3), **means}
-            run.losses.append(row)
             last = epoch + 1 == cfg.train.epochs
+            if run.held is not None and ((epoch + 1) % cfg.train.validate_every == 0 or last):
+                row.update(validate(trainer, run.held, images))
+            run.losses.append(row)
             if (epoch + 1) % every == 0 or last:
                 save_torch(ckpt_path, trainer.state(epoch + 1, run.losses))
                 write_losses(run.dir / "losses.csv", run.losses, trainer.loss_keys)
-        bar.set_postfix({k: f"{row[k]:.4f}" for k in trainer.loss_keys if row[k] == row[k]})
+        bar.set_postfix({k: f"{row[k]:.4f}" for k in (*trainer.loss_keys, *VALIDATION_KEYS)
+                         if k in row and row[k] == row[k]})
         if on_epoch_end is not None:
             on_epoch_end(run.dir, epoch + 1)
         yield
@@ -234,6 +242,7 @@ def _save_trained(run: _Run, calib: dict[str, Any]) -> None:
     meta = run_meta(cfg, trainer.teacher.source.describe(), run.data, trainer.device,
                     run.t_start, losses=run.losses, **calib,
                     images_trained=len(run.images),  # fewer than train's when held out
+                    images_validated=0 if run.held is None else len(run.held.images) // 2,
                     teacher_features_cached=run.t_cache is not None,
                     cuda_graph_used=run.graphed is not None,  # the config asks; this: it ran
                     trained_together_with=run.together)

@@ -19,6 +19,7 @@ import torch
 
 from multiad.atomic import atomic_write, write_json
 from multiad.config import RunConfig, RunConfigMismatch
+from multiad.engine.validation import VALIDATION_KEYS
 
 
 def save_torch(path: Path, obj: Any) -> None:
@@ -39,7 +40,7 @@ def comparable_config(d: dict[str, Any]) -> dict[str, Any]:
     keep = {"method", "data", "teacher", "train", get_method(full["method"]).section}
     out = {k: dict(v) if isinstance(v, dict) else v for k, v in full.items() if k in keep}
     for key in ("epochs", "device", "eval_batch_size", "compile", "compile_mode", "cuda_graph",
-                "cache_teacher", "checkpoint_every", "keep_checkpoint"):
+                "cache_teacher", "checkpoint_every", "keep_checkpoint", "validate_every"):
         out["train"].pop(key, None)
     out["data"].pop("cache_dir", None)
     if "mhkd" in out:  # how the teacher's draws are decoded, not what they are
@@ -73,8 +74,13 @@ def set_determinism(cfg: RunConfig) -> None:
 
 
 def write_losses(path: Path, losses: list[dict[str, float]], keys: Sequence[str]) -> None:
+    """``losses.csv``: a row per epoch, the method's losses and, when the run validates
+    (``train.holdout``), its held-out validation columns (empty in epochs without)."""
+    val = [k for k in VALIDATION_KEYS if any(k in row for row in losses)]
+
     def write(fh: Any) -> None:
-        w = csv.DictWriter(fh, fieldnames=["epoch", *keys, "seconds"], extrasaction="ignore")
+        w = csv.DictWriter(fh, fieldnames=["epoch", *keys, *val, "seconds"],
+                           extrasaction="ignore")
         w.writeheader()
         w.writerows(losses)
     atomic_write(path, write)

@@ -128,6 +128,13 @@ class TrainerBase(MethodRunner):
         sets them aside here (deterministically: a resumed run holds out the same)."""
         return images_u8
 
+    def validation_model(self, images_u8: torch.Tensor) -> Any:
+        """The inference model as it stands mid-training, for the held-out validation
+        (:mod:`multiad.engine.validation`; called in eval mode, without gradients). By
+        default ``self.model``; a method that calibrates after training (Multi-AD's Ψ)
+        calibrates here on some of the training images ``images_u8``."""
+        return self.model
+
     def modules(self) -> dict[str, nn.Module]:
         """The trained networks by name (their state goes into checkpoints)."""
         raise NotImplementedError

@@ -42,6 +42,18 @@ def adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
         fake_logits, dtype=torch.float32))
 
 
-def student_loss(l_g: torch.Tensor, l_adv: torch.Tensor | None, lam: float) -> torch.Tensor:
+def balanced_lambda(grad_g: Sequence[torch.Tensor], grad_adv: Sequence[torch.Tensor],
+                    ratio: float, eps: float = 1e-12) -> torch.Tensor:
+    """λ of Eq. 12 by gradient balancing (an interpretation; the paper gives no value):
+    λ = ratio · ‖∂L_G/∂F_S‖ / ‖∂L_adv/∂F_S‖ over the student features D sees, a detached
+    0-dim tensor (no host sync). The adversarial term then moves those features by
+    ``ratio`` times what distillation moves them, whatever the scale of D's logits."""
+    g = torch.sqrt(sum((t.float() ** 2).sum() for t in grad_g))
+    a = torch.sqrt(sum((t.float() ** 2).sum() for t in grad_adv))
+    return (ratio * g / (a + eps)).detach()
+
+
+def student_loss(l_g: torch.Tensor, l_adv: torch.Tensor | None,
+                 lam: float | torch.Tensor) -> torch.Tensor:
     """L_S = L_G + λ·L_adv (Eq. 12); without a discriminator L_S = L_G."""
     return l_g if l_adv is None else l_g + lam * l_adv

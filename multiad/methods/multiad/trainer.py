@@ -22,6 +22,7 @@ from multiad.methods.multiad.anomaly_map import fuse_maps, image_score
 from multiad.methods.multiad.discriminator import FeatureDiscriminator
 from multiad.methods.multiad.loss import (
     adversarial_loss,
+    balanced_lambda,
     discriminator_loss,
     distillation_loss,
     l2_normalize,
@@ -34,7 +35,7 @@ from multiad.methods.multiad.torch_model import MultiADModel
 class MultiADTrainer(TrainerBase):
     """Everything Algorithm 1 updates — S, the discriminators D and their optimisers."""
 
-    loss_keys: ClassVar[tuple[str, ...]] = ("L_G", "L_adv", "L_D", "L_S")
+    loss_keys: ClassVar[tuple[str, ...]] = ("L_G", "L_adv", "L_D", "L_S", "lambda")
     graph_capturable: ClassVar[bool] = True  # CUDA tests: tests/test_train_cuda.py
 
     def __init__(self, cfg: RunConfig, device: torch.device) -> None:
@@ -59,7 +60,8 @@ class MultiADTrainer(TrainerBase):
             self.discriminators.to(memory_format=torch.channels_last)
         adam = {"lr": cfg.train.lr, "betas": tuple(cfg.train.betas), **execution(device)}
         self.opt_s = torch.optim.Adam(self.model.student.parameters(), **adam)
-        self.opt_d = (torch.optim.Adam(self.discriminators.parameters(), **adam)
+        d_lr = cfg.model.d_lr if cfg.model.d_lr is not None else cfg.train.lr
+        self.opt_d = (torch.optim.Adam(self.discriminators.parameters(), **{**adam, "lr": d_lr})
                       if len(self.discriminators) else None)
         # the callables used in the step: the modules, or their torch.compile'd versions
         self.teacher_fn: Callable[[torch.Tensor], list[torch.Tensor]] = self.model.teacher
@@ -120,23 +122,44 @@ class MultiADTrainer(TrainerBase):
                 l_adv = l_adv + adversarial_loss(fake)
             out["L_adv"] = l_adv.detach()
         l_g = self.distill_fn(t_feats, s_feats)
-        l_s = student_loss(l_g, l_adv, lam)
         self.opt_s.zero_grad(set_to_none=True)
-        l_s.backward()
+        if l_adv is not None and self.cfg.model.lambda_rule == "balanced":
+            lam = self._balanced_backward(l_g, l_adv, s_feats)
+            l_s = student_loss(l_g, l_adv, lam)
+        else:
+            l_s = student_loss(l_g, l_adv, lam)
+            l_s.backward()
         self.opt_s.step()
+        if l_adv is not None:  # a fill, not a host→device copy (CUDA-graph safe)
+            out["lambda"] = lam if isinstance(lam, torch.Tensor) else l_adv.new_full((), lam)
         out["L_G"] = l_g.detach()
         out["L_S"] = l_s.detach()
         return out
 
-    @torch.no_grad()
-    def finish(self, images_u8: torch.Tensor, progress: bool = True) -> dict[str, Any]:
-        """Fit Ψ's BN statistics to the normal training maps (METHOD_SPEC §7) and record the
-        training images' own scores (a reference for ``predict``)."""
+    def _balanced_backward(self, l_g: torch.Tensor, l_adv: torch.Tensor,
+                           s_feats: list[torch.Tensor]) -> torch.Tensor:
+        """Back-propagate L_S = L_G + λ·L_adv with λ from gradient balancing
+        (``loss.balanced_lambda``) and return λ. The two gradients are measured at the
+        student features D sees (cheap for stage 4: only L_G's cosines and D lie above it),
+        then L_S goes back through S once."""
+        seen = [s_feats[int(key) - 1] for key in self.discriminators]
+        g_g = torch.autograd.grad(l_g, seen, retain_graph=True)
+        g_a = torch.autograd.grad(l_adv, seen, retain_graph=True)
+        lam = balanced_lambda(g_g, g_a, self.cfg.model.adv_ratio)
+        student_loss(l_g, l_adv, lam).backward()
+        return lam
+
+    VALIDATION_CALIBRATION_IMAGES: ClassVar[int] = 64
+
+    def _calibrate(self, images_u8: torch.Tensor, progress: bool
+                   ) -> tuple[list[tuple[float, float]], list[list[torch.Tensor]]]:
+        """Fit Ψ's BN statistics to the layer maps of normal ``images_u8`` (METHOD_SPEC §7);
+        the statistics, and the maps (small: native resolution) for a second use."""
         model = self.model
         model.eval()
         bs = self.cfg.train.eval_batch_size
         moments = MapMoments(len(self.teacher.feature_info.channels))
-        kept = []  # layer maps are small (native resolution): one pass serves both uses
+        kept = []
         for i in tqdm(range(0, len(images_u8), bs), desc="calibrating MFF",
                       disable=not progress, leave=False):
             with self.autocast():
@@ -146,12 +169,28 @@ class MultiADTrainer(TrainerBase):
         stats = moments.result()
         if model.mff is not None:
             model.mff.calibrate(stats)
+        return stats, kept
+
+    @torch.no_grad()
+    def finish(self, images_u8: torch.Tensor, progress: bool = True) -> dict[str, Any]:
+        """Fit Ψ's BN statistics to the normal training maps (METHOD_SPEC §7) and record the
+        training images' own scores (a reference for ``predict``)."""
+        stats, kept = self._calibrate(images_u8, progress)
         size = (images_u8.shape[-2], images_u8.shape[-1])
-        scores = [image_score(gaussian_blur(fuse_maps(maps, size, model.mff,
+        scores = [image_score(gaussian_blur(fuse_maps(maps, size, self.model.mff,
                                                       self.cfg.model.map_fusion),
                                             self.cfg.model.sigma)).cpu() for maps in kept]
         return {"map_stats": [{"mean": m, "var": v} for m, v in stats],
                 "train_scores": score_summary(torch.cat(scores))}
+
+    @torch.no_grad()
+    def validation_model(self, images_u8: torch.Tensor) -> MultiADModel:
+        """The model with Ψ calibrated as ``finish`` would now, on at most
+        ``VALIDATION_CALIBRATION_IMAGES`` training images spread evenly over them."""
+        n = len(images_u8)
+        pick = torch.linspace(0, n - 1, min(n, self.VALIDATION_CALIBRATION_IMAGES)).long()
+        self._calibrate(images_u8[pick.to(images_u8.device)], progress=False)
+        return self.model
 
     def inference_state(self) -> dict[str, Any]:
         return {"student": self.model.student.state_dict(),
