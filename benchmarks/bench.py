@@ -69,10 +69,15 @@ def reset_peak(dev: torch.device) -> None:
 
 BACKBONE = "wide_resnet50_2"  # --backbone: the teacher the sections build (random weights
 # for the paper's WRN-50-2, whose file may be absent; the offline backbones' own weights)
+WEIGHTS = ""  # --teacher-weights: "" is that rule; "random" for any backbone
+
+
+def teacher_weights() -> str:
+    return WEIGHTS or ("random" if BACKBONE == "wide_resnet50_2" else "imagenet")
 
 
 def make_cfg(size: int, batch: int, dev: torch.device, optimised: bool) -> RunConfig:
-    weights = "random" if BACKBONE == "wide_resnet50_2" else "imagenet"
+    weights = teacher_weights()
     return RunConfig().with_overrides([
         f"teacher.backbone={BACKBONE}", f"teacher.weights={weights}",
         f"data.image_size={size}",
@@ -339,7 +344,7 @@ def run_section(results: dict[str, Any], name: str, fn: Callable[[], Any]) -> No
 
 
 def main(argv: list[str] | None = None) -> int:
-    global BACKBONE
+    global BACKBONE, WEIGHTS
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="benchmarks/results")
@@ -356,8 +361,19 @@ def main(argv: list[str] | None = None) -> int:
                         "inference): one part of the benchmark within a time limit")
     p.add_argument("--backbone", default=BACKBONE,
                    help="Multi-AD's teacher for every section (e.g. efficientnet_lite0)")
+    p.add_argument("--teacher-weights", default="", choices=("", "random", "imagenet"),
+                   help="the teacher's weights (default: random for WRN-50-2, whose file may "
+                        "be absent, else the offline backbone's own; the cost does not "
+                        "depend on them)")
+    p.add_argument("--loop-images", type=int, default=512,
+                   help="training images of each run of the train_loop sections (CUDA)")
+    p.add_argument("--loop-epochs", type=int, default=5,
+                   help="epochs of the train_loop sections (CUDA; ≥ 3: the first and the "
+                        "last are not timed)")
     args = p.parse_args(argv)
-    BACKBONE = args.backbone
+    if args.loop_epochs < 3:
+        p.error("--loop-epochs must be ≥ 3 (the first and the last epoch are not timed)")
+    BACKBONE, WEIGHTS = args.backbone, args.teacher_weights
     dev = select_device(args.device)
     torch.backends.cudnn.benchmark = True  # the fastest kernels (the paper profile's choice)
     small = args.small or dev.type != "cuda"
@@ -371,13 +387,20 @@ def main(argv: list[str] | None = None) -> int:
     res["device_info"] = info
     res["compile_mode"] = args.compile_mode
     res["backbone"] = BACKBONE
+    res["teacher_weights"] = teacher_weights()
     only = tuple(v for v in args.only.split(",") if v)
     if only:
         res["only"] = list(only)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    dev_name = re.sub(r"[^A-Za-z0-9]+", "-", res["device"]).strip("-")
+    suffix = "" if BACKBONE == "wide_resnet50_2" else f"_{BACKBONE}"
+    path = Path(args.out) / f"{dev_name}_{stamp}{suffix}.json"
 
     def section(name: str, fn: Callable[[], Any]) -> None:
         if not only or name.startswith(only):
             run_section(res, name, fn)
+            summarize(res)
+            write_json(path, res)  # after every section: a stopped run keeps what it measured
 
     mode = args.compile_mode
     tag = "_compiled" if mode == "default" else "_compiled_autotune"
@@ -401,13 +424,15 @@ def main(argv: list[str] | None = None) -> int:
         paper = load_profile("paper")
         compiled = bool(paper.config.get("train.compile"))
         loop_tag = "" if mode == "default" else "_autotune"
+        n_loop, e_loop = args.loop_images, args.loop_epochs
         for k in sorted({1, paper.concurrent}):
             section(f"train_loop{loop_tag}_x{k}", lambda k=k: bench_train_many(
-                size, batch, dev, k, compile=compiled, n_train=512, epochs=5, mode=mode))
+                size, batch, dev, k, compile=compiled, n_train=n_loop, epochs=e_loop,
+                mode=mode))
         # the same with T run in every step instead of its features computed once
         k = paper.concurrent
         section(f"train_loop{loop_tag}_teacher_per_step_x{k}", lambda: bench_train_many(
-            size, batch, dev, k, compile=compiled, n_train=512, epochs=5, mode=mode,
+            size, batch, dev, k, compile=compiled, n_train=n_loop, epochs=e_loop, mode=mode,
             cache_teacher=False))
     else:
         section("train_loop_x2", lambda: bench_train_many(
@@ -429,10 +454,6 @@ def main(argv: list[str] | None = None) -> int:
         section("pixel_metrics", lambda: cpu_pixel_metrics(n_img, 0.4))
         section("pixel_metrics_overlapping", lambda: cpu_pixel_metrics(n_img, 0.0))
     summarize(res)
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    dev_name = re.sub(r"[^A-Za-z0-9]+", "-", res["device"]).strip("-")
-    suffix = "" if BACKBONE == "wide_resnet50_2" else f"_{BACKBONE}"
-    path = Path(args.out) / f"{dev_name}_{stamp}{suffix}.json"
     write_json(path, res)
     print(f"wrote {path}  (machine: {platform.node()})")
     return 0

@@ -24,6 +24,9 @@ NOTEBOOK = re.compile(r"^\[notebook (\d+)/(\d+) [^\]]*\] ([\w-]+)")
 FAILED = re.compile(r"^\s+FAILED ([\w-]+)\.ipynb: (.*)$")
 STATUS = re.compile(r"^reproduce exit status (\d+) after (\d+) s")
 PAPERMILL = re.compile(r"papermill (\S+)")
+# pytest's last line: "3 passed, 1 skipped in 9.1s", "no tests ran in 0.1s"
+SUMMARY = re.compile(r"^=*\s*(\d+ (passed|failed|errors?|skipped|deselected|xfailed|xpassed|"
+                     r"warnings?)(, )?)+ in [\d.]+s|no tests ran")
 TOP_FOLDERS = ("runs", "ablation", "trained")  # what a profile's results folder holds
 
 
@@ -93,13 +96,14 @@ def record(files: Path, note: str = "") -> dict[str, Any]:
                    "unknown")
     rows, prov = run_rows(files / "results.tgz", profile)
     # gpu_reproduce.sh's own test run, else that of `gpu_session.sh tests` in the same files
+    # (`gpu_session.sh all` runs pytest twice into it: every run's summary line counts)
     tests = next((files / n for n in ("pytest.log", "pytest_cuda.log") if (files / n).exists()),
                  None)
     summary = None
     if tests is not None:
         lines = [ln.strip("= ") for ln in tests.read_text(errors="replace").splitlines()
-                 if re.search(r"\d+ (passed|failed|errors?|skipped)|no tests ran", ln)]
-        summary = lines[-1] if lines else None
+                 if SUMMARY.search(ln)]
+        summary = "; ".join(lines) if lines else None
     dev = prov.get("device", {})
     return {"what": f"make reproduce PROFILE={profile} through papermill on a GPU machine "
                     "without a Jupyter stack (wheels carried, benchmarks/gpu_reproduce.sh)",

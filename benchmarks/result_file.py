@@ -10,13 +10,20 @@ from pathlib import Path
 from typing import Any
 
 
-def write_result(res: dict[str, Any], out_dir: str | Path, kind: str) -> Path:
-    """Write ``res`` (its ``device`` names the file) and return the path."""
-    from multiad.atomic import write_json
-
+def result_path(res: dict[str, Any], out_dir: str | Path, kind: str) -> Path:
+    """The file ``res`` goes to (its ``device`` names it), stamped now: a benchmark that
+    rewrites its file after every part keeps what it measured if it is stopped."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     dev = re.sub(r"[^A-Za-z0-9]+", "-", res["device"]).strip("-")
-    path = Path(out_dir) / f"{dev}_{kind}_{stamp}.json"
+    return Path(out_dir) / f"{dev}_{kind}_{stamp}.json"
+
+
+def write_result(res: dict[str, Any], out_dir: str | Path, kind: str,
+                 path: Path | None = None) -> Path:
+    """Write ``res`` (to ``path``, or a new :func:`result_path`) and return the path."""
+    from multiad.atomic import write_json
+
+    path = path or result_path(res, out_dir, kind)
     write_json(path, res)
     print(f"wrote {path}")
     return path

@@ -41,8 +41,96 @@ def load(results: Path) -> list[tuple[str, dict[str, Any]]]:
     backbone was recorded are WRN-50-2 runs): the goals and tables are about it."""
     runs = [(p.name, json.loads(p.read_text())) for p in sorted(results.glob("*.json"))]
     return [(n, r) for n, r in runs if r.get("backbone", "wide_resnet50_2") == "wide_resnet50_2"
-            and r.get("kind") not in ("baselines", "simplenet_seeds", "skip_ts_forms",
-                                             "mhkd_costs")]
+            and r.get("kind") not in OTHER_KINDS]
+
+
+# result files that are not `bench.py`'s Multi-AD runs (each has a table of its own)
+OTHER_KINDS = ("baselines", "simplenet_seeds", "skip_ts_forms", "mhkd_costs", "methods")
+METHOD_TITLES = {"multiad": "Multi-AD", "padim": "PaDiM", "patchcore": "PatchCore",
+                 "simplenet": "SimpleNet", "stfpm": "STFPM", "rd4ad": "RD4AD", "mkd": "MKD",
+                 "skip_ts": "Skip-TS", "mhkd": "MHKD"}
+
+
+def paper_profile_images() -> int:
+    """Training images one method sees per epoch in the paper profile: the 18 datasets of
+    Tables 2–3 and MVTec LOCO AD's five categories."""
+    from multiad.data.expected import LOCO_COUNTS
+
+    return sum(TRAIN_IMAGES.values()) + sum(c[0] for c in LOCO_COUNTS.values())
+
+
+def methods_table(results: Path) -> str:
+    """Every method's training and inference throughput (``benchmarks/bench_methods.py``),
+    the newest file per device, with the GPU time its training would take in the paper
+    profile at that rate (its reference epochs over every dataset, one run at a time)."""
+    newest: dict[str, tuple[str, dict[str, Any]]] = {}
+    for p in sorted(results.glob("*_methods_*.json")):
+        r = json.loads(p.read_text())
+        if r.get("profile") != "small":  # a CPU check at 64×64 times nothing comparable
+            newest[r["device"]] = (p.name, r)
+    if not newest:
+        return "*No per-method benchmark has been committed yet (benchmarks/bench_methods.py).*\n"
+    images = paper_profile_images()
+    out = ["| device | method | teacher | batch | training img/s (T's features given) | "
+           "T in the step | fit on N images | inference img/s (batch) | peak GiB | "
+           "paper profile, training h | file |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for device, (name, r) in newest.items():
+        for method, v in r["methods"].items():
+            title = METHOD_TITLES.get(method, method)
+            if "error" in v:
+                out.append(f"| {device} | {title} | — | — | {v['error'][:120]} | — | — | — | "
+                           f"— | — | `{name}` |")
+                continue
+            peak = v.get("train_peak_gib", v.get("fit_peak_gib"))
+            infer = f"{fmt(v.get('infer_img_per_s'))} ({v.get('infer_batch', '?')})"
+            if v.get("kind") == "fitted":
+                fit = (f"{v['fit_s']:.1f} s for {v['fit_images']} ({fmt(v['fit_img_per_s'])} "
+                       "img/s)")
+                hours = images / v["fit_img_per_s"] / 3600
+                cells = ["—", "—", fit]
+            else:
+                hours = images * v["epochs"] / v["train_img_per_s"] / 3600
+                cells = [fmt(v["train_img_per_s"]),
+                         fmt(v.get("train_img_per_s_teacher_in_step")), "—"]
+            out.append(f"| {device} | {title} | {v['teacher']} | {v['batch']} | "
+                       f"{' | '.join(cells)} | {infer} | {fmt(peak, 2)} | "
+                       f"{hours:,.2f} | `{name}` |")
+    setting = next(iter(newest.values()))[1]
+    out.append(f"\n{setting['image_size']}×{setting['image_size']}, each method's reference "
+               "teacher (random weights) and batch; bf16 autocast and channels-last on CUDA, "
+               "each step eager (Multi-AD's graphed and compiled step is measured above). "
+               f"The hours: {images:,} training images (Tables 2–3's 18 sets and MVTec LOCO "
+               "AD's 5 categories) × the method's reference epochs at the rate in this row, "
+               "one run at a time (the paper profile trains four at once, which fills the "
+               "GPU better at small batches); a fitted method: one pass at its fit rate. "
+               f"Commit {_commit(setting)}.\n")
+    return "\n".join(out)
+
+
+def other_backbones_section(results: Path) -> list[str]:
+    """Multi-AD on teachers other than the paper's WRN-50-2 (``bench.py --backbone``)."""
+    rows = []
+    for p in sorted(results.glob("*.json")):
+        d = json.loads(p.read_text())
+        if (d.get("kind") in OTHER_KINDS or d.get("profile") not in ("full", "partial")
+                or d.get("backbone", "wide_resnet50_2") == "wide_resnet50_2"):
+            continue
+        rows.append(f"| {label(p.name)} | {d['device']} | `{d['backbone']}` "
+                    f"({d.get('teacher_weights', '?')} weights) | "
+                    f"{fmt(d.get('train_img_per_s_eager'))} | "
+                    f"{fmt((d.get('train_eager_bf16_cl') or {}).get('img_per_s'))} | "
+                    f"{fmt(d.get('train_img_per_s'))} | {fmt(d.get('train_loop_img_per_s'))} | "
+                    f"{fmt(d.get('infer_img_per_s'))} |")
+    if not rows:
+        return []
+    return ["## Multi-AD with other teachers", "",
+            "The same sections with another teacher and its student (`bench.py --backbone`; "
+            "batch 16 per model, 256×256): e.g. the pretrained offline EfficientNet-Lite0 that "
+            "`make demo` falls back to.", "",
+            "| run | device | teacher | eager fp32 train img/s | eager bf16 + channels-last | "
+            "optimised step img/s | training loop img/s | inference img/s |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |", *rows, ""]
 
 
 def baselines_table(results: Path) -> str:
@@ -467,9 +555,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     runs = load(Path(args.results))
     text = tables(runs) if runs else "*No benchmark results have been committed yet.*\n"
+    text += "\n".join(["", *other_backbones_section(Path(args.results))])
     atomic_write(Path(args.out) / "compute_tables.md", lambda fh: fh.write(text))
     atomic_write(Path(args.out) / "baselines_bench.md",
                  lambda fh: fh.write(baselines_table(Path(args.results))))
+    atomic_write(Path(args.out) / "methods_bench.md",
+                 lambda fh: fh.write(methods_table(Path(args.results))))
     atomic_write(Path(args.out) / "simplenet_seeds.md",
                  lambda fh: fh.write(simplenet_seeds_table(Path(args.results))))
     atomic_write(Path(args.out) / "skip_ts_forms.md",

@@ -249,3 +249,112 @@ def test_mhkd_cost_study_gives_the_teachers_time_and_memory(tmp_path):
     assert "**120 s**" in text and "**2.00 GiB** (process max RSS)" in text
     assert "| texture | 1.000 → 0.500 | 1.000 → 0.900 | 0.0100 → 0.0020 | 0.600 | 0.900 " \
            "| 0.700 | 300 (teacher made) |" in text
+
+
+def _method_rows(text):
+    return {ln.split(" | ")[1]: ln for ln in text.splitlines()
+            if ln.startswith("| ") and " | " in ln and not ln.startswith("| device")}
+
+
+def test_every_methods_throughput_and_its_paper_profile_hours(tmp_path):
+    """benchmarks/bench_methods.py's file: one row per method, the fit of a fitted one, an
+    error said where a method failed, the paper profile's training hours at each rate; a
+    small (CPU) file is not listed."""
+    res = tmp_path / "results"
+    res.mkdir()
+    trained = {"kind": "trained", "teacher": "resnet18", "batch": 32, "epochs": 100,
+               "train_img_per_s": 2000.0, "train_img_per_s_teacher_in_step": 1500.0,
+               "train_peak_gib": 3.5, "infer_batch": 32, "infer_img_per_s": 4000.0}
+    fitted = {"kind": "fitted", "teacher": "wide_resnet50_2", "batch": 32, "fit_images": 300,
+              "fit_s": 1.5, "fit_img_per_s": 200.0, "fit_peak_gib": 9.0, "infer_batch": 32,
+              "infer_img_per_s": 800.0}
+    (res / "GPU_methods_20990101-000000.json").write_text(json.dumps({
+        "kind": "methods", "profile": "full", "device": "Test GPU", "image_size": 256,
+        "commit": "0123456789abc", "methods": {"stfpm": trained, "padim": fitted,
+                                               "mkd": {"error": "RuntimeError: boom"}}}))
+    (res / "CPU_methods_20990101-000000.json").write_text(json.dumps({
+        "kind": "methods", "profile": "small", "device": "Test CPU (2 cores)",
+        "image_size": 64, "commit": "abc", "methods": {"stfpm": trained}}))
+    mod = _summarize()
+    assert mod.load(res) == []  # not a benchmark of Multi-AD's sections
+    mod.main(["--results", str(res), "--out", str(tmp_path / "gen")])
+    text = (tmp_path / "gen" / "methods_bench.md").read_text()
+    rows = _method_rows(text)
+    images = mod.paper_profile_images()
+    assert images == sum(mod.TRAIN_IMAGES.values()) + 1772  # MVTec LOCO AD's train images
+    assert rows["STFPM"].startswith("| Test GPU | STFPM | resnet18 | 32 | 2,000.0 | 1,500.0 | — "
+                                    "| 4,000.0 (32) | 3.50 |")
+    assert f"| {images * 100 / 2000 / 3600:,.2f} |" in rows["STFPM"]
+    assert "| 1.5 s for 300 (200.0 img/s) | 800.0 (32) | 9.00 |" in rows["PaDiM"]
+    assert f"| {images / 200 / 3600:,.2f} |" in rows["PaDiM"]
+    assert "RuntimeError: boom" in rows["MKD"]
+    assert "Test CPU" not in text and "commit 0123456789" in text.lower()
+
+
+def test_multiad_on_other_teachers_is_listed_apart(tmp_path):
+    res = tmp_path / "results"
+    res.mkdir()
+    (res / "GPU_20990101-000000_efficientnet_lite0.json").write_text(json.dumps({
+        "profile": "full", "device": "Test GPU", "torch": "9.9", "backbone": "efficientnet_lite0",
+        "teacher_weights": "imagenet", "train_img_per_s_eager": 900.0,
+        "train_eager_bf16_cl": {"img_per_s": 1000.0}, "train_img_per_s": 2500.0,
+        "infer_img_per_s": 9000.0,
+        "train_graphed_x4": {"n_models": 4, "aggregate_img_per_s": 2500.0}}))
+    mod = _summarize()
+    assert mod.load(res) == []  # the goals are about the paper's WRN-50-2
+    mod.main(["--results", str(res), "--out", str(tmp_path / "gen")])
+    text = (tmp_path / "gen" / "compute_tables.md").read_text()
+    assert "## Multi-AD with other teachers" in text
+    assert ("| 20990101-000000_efficientnet_lite0 | Test GPU | `efficientnet_lite0` (imagenet "
+            "weights) | 900.0 | 1,000.0 | 2,500.0 | — | 9,000.0 |") in text
+
+
+def test_bench_methods_runs_every_kind_of_method(tmp_path):
+    """The per-method benchmark on the CPU at a tiny size: a trained and a fitted method."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/bench_methods.py"), "--out", str(tmp_path),
+         "--device", "cpu", "--size", "32", "--fit-images", "4", "--methods", "stfpm,padim"],
+        capture_output=True, text=True, check=False, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (path,) = tmp_path.glob("*_methods_*.json")
+    r = json.loads(path.read_text())
+    assert r["kind"] == "methods" and r["profile"] == "small" and r["image_size"] == 32
+    stfpm, padim = r["methods"]["stfpm"], r["methods"]["padim"]
+    assert "error" not in stfpm and "error" not in padim, (stfpm, padim)
+    assert stfpm["batch"] == 32 and stfpm["train_img_per_s"] > 0 and stfpm["infer_img_per_s"] > 0
+    assert padim["fit_images"] == 4 and padim["fit_img_per_s"] > 0
+
+
+def test_a_gpu_record_counts_every_pytest_run_of_the_log(tmp_path):
+    """`gpu_session.sh all` runs pytest twice into pytest_cuda.log (the compiled test
+    apart): the record gives both summary lines."""
+    import io
+    import tarfile
+
+    spec = importlib.util.spec_from_file_location("record_gpu_run",
+                                                  ROOT / "benchmarks/record_gpu_run.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    files = tmp_path / "files"
+    files.mkdir()
+    metrics = json.dumps({"metrics": {"image_auroc": 0.5, "pixel_auroc": 0.6},
+                          "provenance": {"device": {"name": "Test GPU"}, "commit": "abc1234",
+                                         "utc": "2099-01-01T00:00:00Z"}}).encode()
+    with tarfile.open(files / "results.tgz", "w:gz") as tar:
+        info = tarfile.TarInfo("results/gpu-smoke/runs/tex/seed0/metrics.json")
+        info.size = len(metrics)
+        tar.addfile(info, io.BytesIO(metrics))
+    (files / "reproduce.log").write_text("profile gpu-smoke: 1 notebooks, 1 runs → x\n"
+                                         "[notebook 1/1 · 0/1 runs done · 0.0 min] tex\n"
+                                         "profile gpu-smoke: finished in 1.0 min\n"
+                                         "reproduce exit status 0 after 60 s\n")
+    (files / "pytest_cuda.log").write_text(
+        "....\nFAILED tests/x.py::t - assert 3 failed\n14 passed, 1 deselected in 70.10s\n"
+        "===== the compiled test\n.\n1 passed, 6 deselected in 95.00s (0:01:35)\n")
+    rec = mod.record(files)
+    assert rec["cuda_tests"] == ("14 passed, 1 deselected in 70.10s; "
+                                 "1 passed, 6 deselected in 95.00s (0:01:35)")
+    assert rec["notebooks"] == {"tex": "ok"} and rec["commit"] == "abc1234"
