@@ -27,6 +27,8 @@ DATASET_PAGES = {"mvtec": "MVTec AD", "brain": "Brain MRI (BMAD)", "liver": "Liv
                  "retina": "Retinal OCT (BMAD)", "mvtec-loco": "MVTec LOCO AD",
                  "synthetic-texture": "Synthetic textures (industrial-like demo data)",
                  "synthetic-medical": "Synthetic phantoms (medical-like demo data)",
+                 "synthetic-realtex": "Real-texture gravel (photographed, defects blended "
+                                      "from other photographs)",
                  "synthetic-loco": "Synthetic logical constraints (LOCO-like demo data)"}
 
 
@@ -103,8 +105,11 @@ EXTENDED_SETTINGS = [
     Setting("full", "Multi-AD as specified", {}),
     Setting("no-dilation", "no dilation (rates 1,1,1,1)", {"model.dilation_rates": [1, 1, 1, 1]}),
     Setting("no-fusion", "no student feature fusion", {"model.fusion": False}),
-    Setting("lambda-0.01", "λ_adv = 0.01", {"model.lambda_adv": 0.01}),
-    Setting("lambda-1", "λ_adv = 1", {"model.lambda_adv": 1.0}),
+    Setting("lambda-fixed-0.1", "λ = 0.1 fixed (the first choice)",
+            {"model.lambda_rule": "fixed", "model.lambda_adv": 0.1}),
+    Setting("lambda-fixed-0.01", "λ = 0.01 fixed", {"model.lambda_rule": "fixed",
+                                                    "model.lambda_adv": 0.01}),
+    Setting("ratio-1", "balanced λ, r = 1", {"model.adv_ratio": 1.0}),
     Setting("sigma-2", "σ = 2 (smoothing)", {"model.sigma": 2.0}),
     Setting("sigma-8", "σ = 8 (smoothing)", {"model.sigma": 8.0}),
     Setting("mff-no-relu", "Ψ without ReLU (standardise only)", {"model.mff_relu": False}),
