@@ -376,3 +376,23 @@ def test_a_folder_left_by_a_run_that_never_trained_takes_a_new_config(tiny_confi
     with pytest.raises(RunConfigMismatch):
         train(tiny_config.with_overrides(["train.epochs=1", "model.se=false"]),
               tmp_path / "r", progress=False)
+
+
+def test_adam_moments_take_their_parameters_layout_when_execution_is_set():
+    """A checkpoint's moments are contiguous; a channels-last network's parameters are
+    not (CUDA), and fused Adam refuses mixed layouts: set_execution aligns them."""
+    from multiad.engine.optim import set_execution
+
+    conv = torch.nn.Conv2d(4, 8, 3).to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(conv.parameters(), foreach=True)
+    conv(torch.randn(2, 4, 8, 8)).sum().backward()
+    opt.step()
+    saved = copy.deepcopy(opt.state_dict())
+    for s in saved["state"].values():
+        s["exp_avg"], s["exp_avg_sq"] = s["exp_avg"].contiguous(), s["exp_avg_sq"].contiguous()
+    opt.load_state_dict(saved)
+    set_execution(opt, torch.device("cpu"), capturable=False)
+    state = opt.state[conv.weight]
+    assert state["exp_avg"].stride() == conv.weight.stride()
+    assert torch.equal(state["exp_avg"], saved["state"][0]["exp_avg"])
+    opt.step()  # fused, on the aligned moments

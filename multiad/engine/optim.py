@@ -28,10 +28,16 @@ def set_execution(opt: torch.optim.Optimizer, device: torch.device, *,
     for group in opt.param_groups:
         group.update(options)
     where = device if options["fused"] or capturable else torch.device("cpu")
-    for state in opt.state.values():
+    for param, state in opt.state.items():
         step = state.get("step")
         if torch.is_tensor(step):
             state["step"] = step.to(where, torch.float32)
+        for key, value in state.items():  # moments in the parameter's own layout: a CPU
+            # checkpoint's are contiguous, a channels-last CUDA network's are not, and the
+            # fused kernels refuse mixed layouts
+            if key != "step" and torch.is_tensor(value) and value.shape == param.shape \
+                    and value.stride() != param.stride():
+                state[key] = torch.empty_like(param).copy_(value)
 
 
 def allow_recompiles(limit: int = 64) -> None:
