@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from adversarial_tables import adversarial_section
 
 from multiad.atomic import atomic_write
 from multiad.compute_floor import (
@@ -45,7 +46,8 @@ def load(results: Path) -> list[tuple[str, dict[str, Any]]]:
 
 
 # result files that are not `bench.py`'s Multi-AD runs (each has a table of its own)
-OTHER_KINDS = ("baselines", "simplenet_seeds", "skip_ts_forms", "mhkd_costs", "methods")
+OTHER_KINDS = ("baselines", "simplenet_seeds", "skip_ts_forms", "mhkd_costs", "methods",
+               "multiad_adversarial")
 METHOD_TITLES = {"multiad": "Multi-AD", "padim": "PaDiM", "patchcore": "PatchCore",
                  "simplenet": "SimpleNet", "stfpm": "STFPM", "rd4ad": "RD4AD", "mkd": "MKD",
                  "skip_ts": "Skip-TS", "mhkd": "MHKD"}
@@ -567,6 +569,8 @@ def main(argv: list[str] | None = None) -> int:
                  lambda fh: fh.write(skip_ts_forms_table(Path(args.results))))
     atomic_write(Path(args.out) / "mhkd_costs.md",
                  lambda fh: fh.write(mhkd_costs_table(Path(args.results))))
+    section = adversarial_section(Path(args.results), Path(args.out))
+    atomic_write(Path(args.out) / "multiad_adversarial.md", lambda fh: fh.write(section))
     gpu = gpu_runs(Path(args.results).parent / "gpu_runs")
     atomic_write(Path(args.out) / "gpu_runs.md", lambda fh: fh.write(gpu))
     return 0

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _summarize():
+    if str(ROOT / "benchmarks") not in sys.path:  # as `python benchmarks/summarize.py` runs
+        sys.path.insert(0, str(ROOT / "benchmarks"))
     spec = importlib.util.spec_from_file_location("summarize", ROOT / "benchmarks/summarize.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -358,3 +361,29 @@ def test_a_gpu_record_counts_every_pytest_run_of_the_log(tmp_path):
     assert rec["cuda_tests"] == ("14 passed, 1 deselected in 70.10s; "
                                  "1 passed, 6 deselected in 95.00s (0:01:35)")
     assert rec["notebooks"] == {"tex": "ok"} and rec["commit"] == "abc1234"
+
+
+def test_the_adversarial_study_is_rendered_with_its_choice_and_epochs_figure(tmp_path):
+    res = tmp_path / "results"
+    res.mkdir()
+
+    def run(s, variant, epochs, img):
+        return {"set": s, "variant": variant, "epochs": epochs, "val_image_auroc": img,
+                "val_pixel_auroc": 0.9, "image_auroc": img - 0.1, "pixel_auroc": 0.8,
+                "aupro": 0.7, "curve": [{"epoch": epochs, "L_G": 0.5, "lambda": 0.003}]}
+
+    (res / "CPU_multiad_adversarial_1.json").write_text(json.dumps({
+        "kind": "multiad_adversarial", "n_train": 32, "holdout": 0.15, "image_size": 256,
+        "epochs": 8, "long": [16], "batch_size": 8, "backbone": "efficientnet_lite0",
+        "device": "Test CPU", "commit": "abcdef123", "chosen": "balanced r = 0.1",
+        "runs": [run("texture", "D off", 8, 0.95), run("texture", "balanced r = 0.1", 8, 0.97),
+                 run("texture", "D off", 16, 0.9),
+                 run("texture", "balanced r = 0.1", 16, 0.96)]}))
+    mod = _summarize()
+    assert mod.main(["--results", str(res), "--out", str(tmp_path / "gen")]) == 0
+    text = (tmp_path / "gen" / "multiad_adversarial.md").read_text()
+    assert "balanced r = 0.1 (chosen)" in text and "0.970 / 0.900" in text
+    assert "| textures | D off | 0.950 / 0.900 | 0.850 |" in text
+    assert "(multiad_epochs.png)" in text
+    assert (tmp_path / "gen" / "multiad_epochs.png").stat().st_size > 0
+    assert "adversarial" not in (tmp_path / "gen" / "compute_tables.md").read_text()
