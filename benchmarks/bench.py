@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from timing import timed
 
 from multiad.atomic import write_json
 from multiad.compute_floor import datasheet_tflops, floor_img_per_s, measured_bf16_tflops
@@ -38,23 +39,6 @@ from multiad.methods.multiad.mff import MultiScaleFusion
 from multiad.methods.multiad.trainer import MultiADTrainer
 from multiad.profile import load_profile
 from multiad.provenance import provenance, select_device
-
-
-def sync(dev: torch.device) -> None:
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-
-
-def timed(fn: Callable[[], Any], dev: torch.device, iters: int, warmup: int = 2) -> float:
-    """Seconds per call (mean over ``iters`` after ``warmup``)."""
-    for _ in range(warmup):
-        fn()
-    sync(dev)
-    t0 = time.perf_counter()
-    for _ in range(iters):
-        fn()
-    sync(dev)
-    return (time.perf_counter() - t0) / iters
 
 
 def peak_gib(dev: torch.device) -> float | None:

@@ -26,10 +26,10 @@ import math
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
 from typing import Any
 
 import torch
+from timing import sync, timed
 
 METHOD_ORDER = ("multiad", "padim", "patchcore", "simplenet", "stfpm", "rd4ad", "mkd",
                 "skip_ts", "mhkd")
@@ -38,23 +38,6 @@ METHOD_ORDER = ("multiad", "padim", "patchcore", "simplenet", "stfpm", "rd4ad", 
 MHKD_TINY_TEACHER = ["mhkd.distill_steps=1", "mhkd.distill_batch_size=2",
                      "mhkd.distill_norm_images=2"]
 MHKD_SMALL = ["mhkd.width=0.25", "mhkd.out_channels=64"]
-
-
-def sync(dev: torch.device) -> None:
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-
-
-def timed(fn: Callable[[], Any], dev: torch.device, iters: int, warmup: int = 2) -> float:
-    """Seconds per call (mean over ``iters`` after ``warmup``)."""
-    for _ in range(warmup):
-        fn()
-    sync(dev)
-    t0 = time.perf_counter()
-    for _ in range(iters):
-        fn()
-    sync(dev)
-    return (time.perf_counter() - t0) / iters
 
 
 def _images(n: int, size: int, seed: int) -> torch.Tensor:
