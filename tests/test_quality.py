@@ -84,7 +84,12 @@ def _train(method: str, cat: str, root: Path, *extra: str) -> Path:
     return root / "run"
 
 
-@pytest.fixture(scope="module", params=sorted(c for m, c in FLOORS if m == "multiad"))
+# the broken-pipeline tests below run on these two (measured to fail there); the gravel
+# floor is checked with the other methods'
+BROKEN_SETS = ("medical", "texture")
+
+
+@pytest.fixture(scope="module", params=BROKEN_SETS)
 def trained(request, tmp_path_factory) -> tuple[str, Path]:
     """Multi-AD trained on one embedded set (the broken-pipeline tests reuse it)."""
     cat = request.param
@@ -107,8 +112,9 @@ def test_multiad_on_the_offline_backbone_finds_the_defects(trained, tmp_path):
     assert _passes(m, cat), m
 
 
-@pytest.mark.parametrize("method,cat", sorted(k for k in FLOORS if k[0] != "multiad"))
-def test_each_baseline_on_the_offline_backbone_finds_the_defects(method, cat, tmp_path):
+@pytest.mark.parametrize("method,cat", sorted(k for k in FLOORS
+                                              if k[0] != "multiad" or k[1] not in BROKEN_SETS))
+def test_each_method_on_the_offline_backbone_finds_the_defects(method, cat, tmp_path):
     run = _train(method, cat, tmp_path)
     m = _metrics(run, tmp_path / "eval")
     assert _passes(m, cat, method), m
