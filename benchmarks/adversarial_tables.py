@@ -16,6 +16,13 @@ def _commit(r: dict[str, Any]) -> str:
     return f"`{(r.get('commit') or 'unknown')[:7]}`"
 
 
+def _lam(lam: float | None) -> str:
+    """An epoch's mean λ as the study recorded it (rounded to 4 decimals)."""
+    if lam is None or lam != lam:
+        return "—"
+    return "< 0.0001" if lam == 0 else f"{lam:.2g}"
+
+
 def choice_table(r: dict[str, Any], name: str) -> list[str]:
     first = [x for x in r["runs"] if x["epochs"] == r["epochs"]]
     out = ["| set | variant | validation image / pixel AUROC | test image AUROC | "
@@ -28,7 +35,7 @@ def choice_table(r: dict[str, Any], name: str) -> list[str]:
         out.append(f"| {SET_NAMES.get(x['set'], x['set'])} | {x['variant']}{chosen} | "
                    f"{x['val_image_auroc']:.3f} / {x['val_pixel_auroc']:.3f} | "
                    f"{x['image_auroc']:.3f} | {x['pixel_auroc']:.3f} | {x['aupro']:.3f} | "
-                   f"{'—' if lam is None or lam != lam else f'{lam:.2g}'} | "
+                   f"{_lam(lam)} | "
                    f"{last['L_G']:.3f} |")
     out.append(f"\n{r['n_train']} normal training images, {r['holdout']:.0%} of them held "
                f"out for the validation, {r['image_size']}×{r['image_size']}, "
