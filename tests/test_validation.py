@@ -88,7 +88,7 @@ def test_resume_with_validation_equals_uninterrupted(tiny_config, resumed_equals
     resumed_equals_uninterrupted(tiny_config.with_overrides(["train.holdout=0.2"]))
 
 
-@pytest.mark.parametrize("method", ["stfpm", "rd4ad", "skip_ts", "simplenet"])
+@pytest.mark.parametrize("method", ["stfpm", "rd4ad", "skip_ts", "simplenet", "mkd"])
 def test_every_trained_method_is_validated_the_same_way(method, offline_config, tmp_path):
     cfg = offline_config(method, "train.epochs=1", "train.batch_size=4", "train.holdout=0.2")
     train(cfg, tmp_path / method, progress=False)
