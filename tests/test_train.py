@@ -58,7 +58,12 @@ def test_balanced_lambda_gives_the_adversarial_gradient_a_fixed_share_at_ds_inpu
     torch.manual_seed(0)
     x = torch.randn(4, 3, 32, 32)
     t_feats, s_feats = trainer.model.teacher(x), trainer.model.student(x)
-    from multiad.methods.multiad.loss import adversarial_loss, distillation_loss, l2_normalize
+    from multiad.methods.multiad.loss import (
+        adversarial_loss,
+        distillation_loss,
+        l2_normalize,
+        student_loss,
+    )
 
     l_g = distillation_loss(t_feats, s_feats)
     l_adv = sum(adversarial_loss(trainer.discriminators[str(s)](l2_normalize(s_feats[s - 1])))
@@ -71,7 +76,8 @@ def test_balanced_lambda_gives_the_adversarial_gradient_a_fixed_share_at_ds_inpu
     params = [p for p in trainer.model.student.parameters()]
     expected = torch.autograd.grad(l_g + expected_lam * l_adv, params, retain_graph=True,
                                    allow_unused=True)
-    lam = trainer._balanced_backward(l_g, l_adv, s_feats)
+    lam = trainer._balanced_lambda(l_g, l_adv, s_feats)
+    student_loss(l_g, l_adv, lam).backward()
     assert float(lam) == pytest.approx(float(expected_lam), rel=1e-5)
     for p, e in zip(params, expected, strict=True):  # L_S went back through S once
         if e is None:

@@ -124,11 +124,9 @@ class MultiADTrainer(TrainerBase):
         l_g = self.distill_fn(t_feats, s_feats)
         self.opt_s.zero_grad(set_to_none=True)
         if l_adv is not None and self.cfg.model.lambda_rule == "balanced":
-            lam = self._balanced_backward(l_g, l_adv, s_feats)
-            l_s = student_loss(l_g, l_adv, lam)
-        else:
-            l_s = student_loss(l_g, l_adv, lam)
-            l_s.backward()
+            lam = self._balanced_lambda(l_g, l_adv, s_feats)
+        l_s = student_loss(l_g, l_adv, lam)
+        l_s.backward()  # once through S, whichever rule set λ
         self.opt_s.step()
         if l_adv is not None:  # a fill, not a host→device copy (CUDA-graph safe)
             out["lambda"] = lam if isinstance(lam, torch.Tensor) else l_adv.new_full((), lam)
@@ -136,18 +134,15 @@ class MultiADTrainer(TrainerBase):
         out["L_S"] = l_s.detach()
         return out
 
-    def _balanced_backward(self, l_g: torch.Tensor, l_adv: torch.Tensor,
-                           s_feats: list[torch.Tensor]) -> torch.Tensor:
-        """Back-propagate L_S = L_G + λ·L_adv with λ from gradient balancing
-        (``loss.balanced_lambda``) and return λ. The two gradients are measured at the
-        student features D sees (cheap for stage 4: only L_G's cosines and D lie above it),
-        then L_S goes back through S once."""
+    def _balanced_lambda(self, l_g: torch.Tensor, l_adv: torch.Tensor,
+                         s_feats: list[torch.Tensor]) -> torch.Tensor:
+        """λ from gradient balancing (``loss.balanced_lambda``): the two losses' gradients
+        at the student features D sees (cheap for stage 4: only L_G's cosines and D lie
+        above it), the graph kept for L_S's backward."""
         seen = [s_feats[int(key) - 1] for key in self.discriminators]
         g_g = torch.autograd.grad(l_g, seen, retain_graph=True)
         g_a = torch.autograd.grad(l_adv, seen, retain_graph=True)
-        lam = balanced_lambda(g_g, g_a, self.cfg.model.adv_ratio)
-        student_loss(l_g, l_adv, lam).backward()
-        return lam
+        return balanced_lambda(g_g, g_a, self.cfg.model.adv_ratio)
 
     VALIDATION_CALIBRATION_IMAGES: ClassVar[int] = 64
 
