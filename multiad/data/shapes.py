@@ -8,6 +8,7 @@ ground-truth mask ``alpha > 0`` covers precisely the pixels a defect alters.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -106,6 +107,17 @@ def stroke_alpha(size: Size, points: np.ndarray, width: float, softness: float) 
     dist = ndimage.distance_transform_edt(~hit)
     alpha = smoothstep((width / 2.0 - dist) / max(softness, 1e-3) + 0.5)
     return footprint(alpha)
+
+
+def finish_pair(rng: np.random.Generator, finish: Callable[[np.random.Generator, np.ndarray],
+                np.ndarray], clean: np.ndarray, altered: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """``finish`` (lighting, noise) applied to a clean image and its altered copy with the
+    same draws, so that the pair differs only where the defect altered it."""
+    state = rng.bit_generator.state
+    finished_clean = finish(rng, clean)
+    rng.bit_generator.state = state
+    return finished_clean, finish(rng, altered)
 
 
 def to_uint8(img: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .shapes import blob_alpha, footprint, grid, smooth_noise, smoothstep
+from .shapes import blob_alpha, finish_pair, footprint, grid, smooth_noise, smoothstep
 
 MEDICAL_DEFECTS = ("lesion", "mass")
 
@@ -140,8 +140,5 @@ def render_medical(rng: np.random.Generator, size: int, defect: str | None = Non
     if defect not in _DEFECTS:
         raise ValueError(f"unknown medical defect {defect!r}; expected {MEDICAL_DEFECTS}")
     altered, alpha = _DEFECTS[defect](rng, base, head)
-    state = rng.bit_generator.state
-    clean = _finish(rng, base)
-    rng.bit_generator.state = state
-    image = _finish(rng, altered.astype(np.float32))
+    clean, image = finish_pair(rng, _finish, base, altered.astype(np.float32))
     return clean, image, alpha > 0

@@ -20,7 +20,7 @@ from scipy import ndimage
 
 from .blend import blend, blob, crop, scraped, scratch
 from .photographs import SCENES, TEXTURES, grey, photograph
-from .shapes import smooth_noise
+from .shapes import finish_pair, smooth_noise
 
 REALTEX_DEFECTS = ("scratch", "stain", "missing")
 # category → the photographed texture its normal images are cut from
@@ -95,7 +95,5 @@ def render_realtex(rng: np.random.Generator, size: int, defect: str | None = Non
         raise ValueError(f"unknown realtex defect {defect!r}; expected {REALTEX_DEFECTS}")
     source, weight = _DEFECTS[defect](rng, base, texture)
     altered = blend(base, source, weight)
-    state = rng.bit_generator.state
-    clean = _finish(rng, base)
-    rng.bit_generator.state = state
-    return clean, _finish(rng, altered), weight > 0
+    clean, image = finish_pair(rng, _finish, base, altered)
+    return clean, image, weight > 0
