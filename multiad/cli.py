@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
-from multiad.backbones import BACKBONES, WeightsError
-from multiad.config import DATA_KINDS, RunConfig, RunConfigMismatch
+from multiad.backbones import BACKBONES
+from multiad.cli_errors import USER_ERRORS, is_user_error, user_message
+from multiad.config import DATA_KINDS, RunConfig
 from multiad.data.synthetic import SYNTHETIC_CATEGORIES
 from multiad.methods import METHODS
 
@@ -86,9 +86,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from multiad.train import train
 
     cfg = _config_from_args(args)
-    if args.fresh and Path(args.out).exists():
-        shutil.rmtree(args.out)
-    path = train(cfg, args.out, progress=not args.quiet)
+    # --fresh: the old run's files go only once this configuration and its data were read,
+    # and only from a run folder (multiad.engine.run_lock)
+    path = train(cfg, args.out, resume=not args.fresh, progress=not args.quiet)
     print(f"trained model: {path}")
     return 0
 
@@ -113,12 +113,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from multiad.predict import predict_folder
 
-    rows = predict_folder(args.run, args.images, args.out, device=args.device,
-                          progress=not args.quiet)
+    rows, failures = predict_folder(args.run, args.images, args.out, device=args.device,
+                                    progress=not args.quiet)
     flagged = sum(r["above_train_max"] for r in rows)
     print(f"scored {len(rows)} images ({flagged} above the training maximum); "
           f"{Path(args.out) / 'scores.csv'}")
-    return 0
+    for f in failures:
+        print(f"skipped: {f['error']}", file=sys.stderr)
+    if failures:
+        print(f"{len(failures)} image(s) could not be read and were skipped: "
+              f"{Path(args.out) / 'failures.csv'}", file=sys.stderr)
+    return 1 if failures else 0  # the others were scored
 
 
 def cmd_make_synthetic(args: argparse.Namespace) -> int:
@@ -136,6 +141,21 @@ def cmd_check_data(args: argparse.Namespace) -> int:
                            check_image_sizes=args.sizes, progress=not args.quiet)
     print(format_report(report))
     return 0 if report.ok else 1
+
+
+def cmd_upgrade_run(args: argparse.Namespace) -> int:
+    from multiad.engine.run_lock import RunLock, is_run_folder
+    from multiad.torch_files import upgrade_file
+
+    run = Path(args.run)
+    if not is_run_folder(run):
+        raise ValueError(f"{run}: not a run folder (no config.yaml / .multiad-run)")
+    with RunLock(run, "upgrade-run"):
+        for name in ("model.pt", "checkpoint.pt"):
+            if (run / name).exists():
+                changed = upgrade_file(run / name)
+                print(f"{run / name}: {'rewritten as plain data' if changed else 'already plain'}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -183,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also decode every image and mask fully (as training does) and "
                         "compare image/mask sizes; reports truncated files (slow)")
     p.set_defaults(func=cmd_check_data)
+
+    p = sub.add_parser("upgrade-run", help="rewrite a run folder of an earlier multiad so that "
+                       "the safe loader reads it (read safely; no code is unpickled)")
+    p.add_argument("run", help="run folder")
+    p.set_defaults(func=cmd_upgrade_run)
     return parser
 
 
@@ -194,10 +219,10 @@ def main(argv: list[str] | None = None) -> int:
         print("\ninterrupted: the last checkpoint is kept; run the same command to resume",
               file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, WeightsError, RunConfigMismatch) as exc:
-        if args.debug:
+    except USER_ERRORS as exc:  # a user's mistake or the machine's state, not a bug
+        if args.debug or not is_user_error(exc):
             raise
-        print(f"multiad {args.command}: error: {exc}", file=sys.stderr)
+        print(f"multiad {args.command}: error: {user_message(exc)}", file=sys.stderr)
         return 2
 
 

@@ -13,11 +13,14 @@ method's reference values.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import pydantic
 import yaml
 
 from multiad.methods.mhkd.config import MHKDConfig
@@ -184,7 +187,7 @@ class RunConfig:
             key, sep, raw = item.partition("=")
             parts = key.strip().split(".")
             if sep and parts == ["method"]:
-                d["method"] = str(yaml.safe_load(raw))
+                d["method"] = str(_yaml_value(raw))
                 continue
             if sep and len(parts) == 2 and tuple(parts) in MOVED_KEYS:
                 parts = list(MOVED_KEYS[tuple(parts)])
@@ -194,13 +197,20 @@ class RunConfig:
             if parts[1] not in d[parts[0]]:
                 raise ValueError(f"override {item!r}: {parts[0]} has no key {parts[1]!r}; "
                                  f"known: {', '.join(d[parts[0]])}")
-            d[parts[0]][parts[1]] = _yaml_value(raw)
+            try:
+                value = _yaml_value(raw)
+            except ValueError as exc:
+                raise ValueError(f"override {item!r}: {exc}") from None
+            hint = _field_types(SECTIONS[parts[0]])[parts[1]]
+            if hint in (str, str | None) and value is not None and not isinstance(value, str):
+                value = raw.strip()  # text as typed: a category "01" stays "01"
+            d[parts[0]][parts[1]] = value
         return RunConfig.from_dict(d, source="overrides")
 
     def validate(self) -> RunConfig:
         """Check every value and return the concrete configuration: the method's reference
         backbone and schedule where this one leaves them open (``None``)."""
-        from multiad.backbones import BACKBONES
+        from multiad.backbones import BACKBONES, get_spec
         from multiad.methods import get_method
 
         spec = get_method(self.method)
@@ -210,6 +220,19 @@ class RunConfig:
         if backbone not in BACKBONES:
             raise ValueError(f"teacher.backbone {backbone!r} unknown; use one of "
                              f"{', '.join(BACKBONES)}")
+        stride = max(get_spec(backbone).feature_info.reductions)
+        size = self.data.image_size
+        if size < stride or size % stride:
+            near = max(stride, round(size / stride) * stride)
+            raise ValueError(f"data.image_size = {size}: expected a positive multiple of "
+                             f"{stride}, the largest stride of {backbone} (e.g. {near})")
+        t = self.train
+        for key, value, low in (("lr", t.lr, None), ("eval_batch_size", t.eval_batch_size, 1),
+                                ("checkpoint_every", t.checkpoint_every, 1),
+                                ("seed", t.seed, 0)):  # low None: > 0
+            if value is not None and (value <= 0 if low is None else value < low):
+                bound = "> 0" if low is None else f"≥ {low}"
+                raise ValueError(f"train.{key} = {value}: expected {bound}")
         if self.model.map_fusion not in ("sum", "product"):
             raise ValueError("model.map_fusion must be 'sum' or 'product'")
         if any(s not in (1, 2, 3, 4) for s in self.model.d_stages):
@@ -252,7 +275,12 @@ _EXPONENT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
 def _yaml_value(raw: str) -> Any:
     """An override's value as YAML reads it, and ``1e-3`` as the number it means (YAML 1.1
     reads an exponent without a dot as a string)."""
-    value = yaml.safe_load(raw)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ValueError(f"{raw!r} is not a plain YAML value ({first}); tags such as "
+                         "!!python/... are never read") from None
     if isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):
         return float(value)
     return value
@@ -278,13 +306,37 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
+@functools.cache
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+@functools.cache
+def _adapter(hint: Any) -> pydantic.TypeAdapter[Any]:
+    # pydantic's lax mode: "3" is no int but 3.0 is; yes/no/true/false are bools; a number
+    # where text is expected (a category "01" read by YAML as 1) is taken as its text
+    return pydantic.TypeAdapter(hint, config=pydantic.ConfigDict(coerce_numbers_to_str=True))
+
+
+def _type_name(hint: Any) -> str:
+    return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
+
+
 def _build(cls: type, d: dict[str, Any], where: str) -> Any:
-    names = {f.name: f for f in fields(cls)}
-    unknown = set(d) - set(names)
+    """A section from a mapping: every key known, every value of its field's type (lists
+    become tuples where the field is a tuple); a wrong one is a one-line ``ValueError``
+    naming the key, the value and the type expected."""
+    names = {f.name for f in fields(cls)}
+    unknown = set(d) - names
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; known: {', '.join(names)}")
     kwargs = {}
     for k, v in d.items():
-        is_tuple = "tuple" in str(names[k].type)
-        kwargs[k] = tuple(v) if is_tuple and isinstance(v, (list, tuple)) else v
+        hint = _field_types(cls)[k]
+        try:
+            kwargs[k] = _adapter(hint).validate_python(v)
+        except pydantic.ValidationError as exc:
+            why = exc.errors()[0]["msg"]
+            raise ValueError(f"{where}.{k} = {v!r}: expected {_type_name(hint)} ({why})"
+                             ) from None
     return dataclasses.replace(cls(), **kwargs)

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from multiad.atomic import atomic_path, atomic_write, write_json
 from multiad.data import LocoData, load_split, loco_auspro, normalize
+from multiad.engine.run_lock import RunLock, claim_run_folder
 from multiad.explore import save_explorer_data
 from multiad.methods import InferenceModel, get_method
 from multiad.metrics import evaluate_test_set
@@ -133,7 +134,16 @@ def evaluate(run_dir: str | Path, *, device: str = "auto", progress: bool = True
     t0 = time.time()
     trained_dir = Path(run_dir)
     run_dir = Path(out_dir) if out_dir is not None else trained_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if not (trained_dir / "model.pt").exists():  # before a folder is made or locked
+        load_trained(trained_dir)
+    with RunLock(claim_run_folder(run_dir), "evaluate"):
+        return _evaluate_locked(trained_dir, run_dir, device, progress, max_overlays,
+                                save_maps, model_overrides, t0)
+
+
+def _evaluate_locked(trained_dir: Path, run_dir: Path, device: str, progress: bool,
+                     max_overlays: int, save_maps: bool,
+                     model_overrides: dict[str, Any] | None, t0: float) -> dict[str, Any]:
     dev = select_device(device)
     model, cfg, meta = load_trained(trained_dir, dev, model_overrides)
     spec = get_method(cfg.method)

@@ -252,6 +252,7 @@ class ExplorerData:
     layer_shapes: list[tuple[int, int]]  # native (h_n, w_n) of each layer map at source_size
     rule: str
     source: str = ""  # the file it came from
+    aupimo: np.ndarray | None = None  # each image's AUPIMO (metrics.json; NaN: normal)
     _cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -285,7 +286,13 @@ class ExplorerData:
         """One line about image ``i``: defect type, score, label, file name."""
         kind = "anomalous" if self.labels[i] else "normal"
         return (f"{i + 1}/{len(self)} · {self.defects[i]} ({kind}) · score "
-                f"{self.scores[i]:.4g} · {Path(self.paths[i]).name}")
+                f"{self.scores[i]:.4g}{self.aupimo_text(i)} · {Path(self.paths[i]).name}")
+
+    def aupimo_text(self, i: int) -> str:
+        """`` · AUPIMO 0.42`` for an anomalous image whose run has AUPIMO, else empty."""
+        if self.aupimo is None or np.isnan(self.aupimo[i]):
+            return ""
+        return f" · AUPIMO {self.aupimo[i]:.3f}"
 
 
 def load_explorer_data(run_dir_or_npz: str | Path) -> ExplorerData:
@@ -304,12 +311,28 @@ def load_explorer_data(run_dir_or_npz: str | Path) -> ExplorerData:
             paths=[str(s) for s in z["paths"]], index=z["index"],
             source_size=(int(z["source_size"][0]), int(z["source_size"][1])),
             layer_shapes=[(int(a), int(b)) for a, b in z["layer_shapes"]],
-            rule=str(z["rule"]), source=str(p))
+            rule=str(z["rule"]), source=str(p), aupimo=_aupimo_of(p.parent, z["index"]))
+
+
+def _aupimo_of(run_dir: Path, index: np.ndarray) -> np.ndarray | None:
+    """Each kept image's AUPIMO from the run's ``metrics.json`` (NaN: normal image), or
+    None when the run has none (written before AUPIMO, or too few normal pixels)."""
+    try:
+        values = json.loads((run_dir / "metrics.json").read_text())["aupimo_per_image"]
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
+    if values is None or len(values) <= int(index.max(initial=-1)):
+        return None
+    return np.array([np.nan if values[i] is None else values[i] for i in index], np.float64)
 
 
 def find_explorer_runs(results_dir: str | Path) -> list[Path]:
-    """Run folders of ``results_dir`` that have an explorer file (``runs/*/seed*/``)."""
-    return [p.parent for p in sorted(Path(results_dir).glob(f"runs/*/seed*/{EXPLORER_FILE}"))]
+    """Run folders of ``results_dir`` that have an explorer file (``runs/*/seed*/``), less
+    those another process is writing now (their files may be of two evaluations)."""
+    from multiad.engine.run_lock import is_locked
+
+    return [p.parent for p in sorted(Path(results_dir).glob(f"runs/*/seed*/{EXPLORER_FILE}"))
+            if not is_locked(p.parent)]
 
 
 def run_title(run_dir: str | Path, profile: str | None = None) -> str:

@@ -165,7 +165,8 @@ def _stats_html(d: ExplorerData, i: int, name: str, heat: np.ndarray,
     colour = "#b00020" if d.labels[i] else "#1b5e20"
     return (
         f'<span style="font-size:1.1em"><b>score {d.scores[i]:.4g}</b> · label '
-        f'<b style="color:{colour}">{html.escape(label)}</b></span> · image {i + 1}/{len(d)} '
+        f'<b style="color:{colour}">{html.escape(label)}</b>{d.aupimo_text(i)}</span> · '
+        f"image {i + 1}/{len(d)} "
         f"· {html.escape(Path(d.paths[i]).name)}<br>{name}: pixel max {heat.max():.4g}; "
         f"{s['above']} px ≥ threshold, ground truth {s['gt']} px → IoU {s['iou']:.3f}, "
         f"precision {s['precision']:.3f}, recall {s['recall']:.3f} "

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,33 @@ def lab_argv(notebook: Path, root: Path, port: int, token: str | None = None,
     return argv + list(extra)
 
 
+_IP_KEYS = ("--ip", "--ServerApp.ip", "--NotebookApp.ip")
+_TOKEN_KEYS = ("--IdentityProvider.token", "--ServerApp.token", "--NotebookApp.token")
+
+
+def _option(extra: list[str], keys: tuple[str, ...]) -> list[str]:
+    """The values ``extra`` gives to any of ``keys`` (``--key=value`` or ``--key value``)."""
+    found = []
+    for i, arg in enumerate(extra):
+        key, sep, value = arg.partition("=")
+        if key in keys:
+            found.append(value if sep else (extra[i + 1] if i + 1 < len(extra) else ""))
+    return found
+
+
+def exposure(token: str | None, extra: list[str]) -> list[str]:
+    """Why this server could be reached without a secret: an address other than loopback,
+    or an empty token. Empty when it is private (127.0.0.1 and a token)."""
+    problems = []
+    for ip in _option(extra, _IP_KEYS):
+        if ip not in ("127.0.0.1", "localhost", "::1") and not ip.startswith("127."):
+            problems.append(f"address {ip or '(empty: every interface)'} is not loopback")
+    tokens = _option(extra, _TOKEN_KEYS) + ([token] if token is not None else [])
+    if any(t.strip().strip("'\"") == "" for t in tokens):
+        problems.append("an empty token lets anyone who reaches the port run code")
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m multiad.lab", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -99,7 +127,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-browser", action="store_true", help="do not open a web browser")
     p.add_argument("--write-only", action="store_true",
                    help="write the notebook, print its path, start no server")
+    p.add_argument("--i-know-this-exposes-my-machine", dest="exposed", action="store_true",
+                   help="allow a non-loopback address or an empty token (anyone who reaches "
+                        "the server can run code as you)")
     args, extra = p.parse_known_args(argv)
+    problems = exposure(args.token, extra)
+    if problems and not args.exposed:
+        print("multiad.lab: refused: " + "; ".join(problems) + ". The explorer's server "
+              "runs code; it listens on 127.0.0.1 with a random token by default. Pass "
+              "--i-know-this-exposes-my-machine if you mean it", file=sys.stderr)
+        return 2
     results = Path(args.results_dir)
     if not any(results.glob(RUN_GLOB)):
         print(f"multiad.lab: no evaluated run under {results} (no {RUN_GLOB}): run "
@@ -116,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     root = server_root(notebook)
     print(f"JupyterLab on http://{HOST}:{args.port}/ (root {root}); run the notebook's cells "
           "(Run > Run All Cells); Ctrl+C stops the server", flush=True)
-    LabApp.launch_instance(argv=lab_argv(notebook, root, args.port, args.token,
+    # always a token: a Jupyter config file that empties it does not open the server
+    token = args.token if args.token is not None else secrets.token_hex(24)
+    LabApp.launch_instance(argv=lab_argv(notebook, root, args.port, token,
                                          not args.no_browser, extra))
     return 0
 

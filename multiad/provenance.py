@@ -81,8 +81,8 @@ def provenance(device: torch.device | None = None) -> dict[str, Any]:
         "multiad": multiad.__version__,
         **git_commit(),
         "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "torch": str(torch.__version__),  # a str subclass: plain data
+        "torchvision": str(torchvision.__version__),
         "numpy": numpy.__version__,
         "platform": platform.platform(),
         "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -15,8 +15,9 @@ import torch
 
 from multiad.config import RunConfig
 from multiad.engine.loop import TrainingFailed, epoch_order, train, train_many
-from multiad.engine.run_folder import comparable_config, is_complete, save_torch
+from multiad.engine.run_folder import comparable_config, is_complete
 from multiad.methods import InferenceModel, get_method
+from multiad.torch_files import load_torch, save_torch
 
 __all__ = ["TrainingFailed", "comparable_config", "epoch_order", "is_complete",
            "load_trained", "save_torch", "train", "train_many"]
@@ -36,7 +37,7 @@ def load_trained(run_dir: str | Path, device: torch.device | str = "cpu",
     if not path.exists():
         raise FileNotFoundError(f"{path}: no trained model here. Train first: multiad train "
                                 f"--out {run_dir} ...")
-    blob = torch.load(path, map_location="cpu", weights_only=False)
+    blob = load_torch(path)
     meta = blob["meta"]
     cfg = RunConfig.from_dict(meta["config"], source=str(path)).validate()
     spec = get_method(cfg.method)

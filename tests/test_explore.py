@@ -348,3 +348,21 @@ def test_widget_responsive_at_demo_size(tmp_path: Path) -> None:
         assert ui.view.value != png, name
     assert max(took.values()) < 2.0, took  # ~0.15-0.3 s each on one free core
     assert len(ui.view.value) < 2_000_000  # one picture per change, noise images included
+
+
+def test_each_anomalous_image_shows_its_aupimo(tmp_path: Path) -> None:
+    """The per-image view reads each image's AUPIMO from the run's metrics.json; normal
+    images and runs without AUPIMO show none."""
+    sp = _split()
+    run = tmp_path / "run"
+    save_explorer_data(run / "explorer.npz", **sp)
+    assert load_explorer_data(run).aupimo is None  # no metrics.json: nothing shown
+    values = [0.25 + i / 100 if lab else None for i, lab in enumerate(sp["labels"])]
+    (run / "metrics.json").write_text(json.dumps({"aupimo_per_image": values}))
+    d = load_explorer_data(run)
+    for i in range(len(d)):
+        own = values[int(d.index[i])]
+        if own is None:
+            assert "AUPIMO" not in d.caption(i)
+        else:
+            assert f"AUPIMO {own:.3f}" in d.caption(i)

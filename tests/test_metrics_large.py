@@ -63,3 +63,19 @@ def test_aupro_20m(data: tuple[np.ndarray, np.ndarray]) -> None:
         area += (x1 - x0) * (y0 + y1) / 2
     assert r.n_regions == n_regions
     assert r.aupro == pytest.approx(area / limit, abs=1e-9)
+
+
+def test_pixel_ap_and_f1_max_20m(data: tuple[np.ndarray, np.ndarray]) -> None:
+    """Streamed in chunks; the reference reads the curve at each score level (histograms)."""
+    from multiad.metrics.precision_recall import average_precision, pixel_f1_max_result
+
+    maps, masks = data
+    pos, neg = _hist(maps[masks]), _hist(maps[~masks])
+    tp, fp = np.cumsum(pos[::-1]), np.cumsum(neg[::-1])  # ≥ each level, highest first
+    at = pos[::-1] > 0
+    ap = float(np.sum(pos[::-1][at] / pos.sum() * tp[at] / (tp[at] + fp[at])))
+    f1 = 2 * tp[at] / (tp[at] + fp[at] + pos.sum())
+    assert average_precision(maps, masks, 1 << 22) == pytest.approx(ap, abs=1e-12)
+    r = pixel_f1_max_result(maps, masks, 1 << 22)
+    assert r.f1 == pytest.approx(float(f1.max()), abs=1e-12)
+    assert r.threshold == float(np.arange(LEVELS)[::-1][at][int(np.argmax(f1))])

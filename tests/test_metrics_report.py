@@ -7,9 +7,16 @@ import json
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import average_precision_score, roc_auc_score
 
-from multiad.metrics import aupro, auroc, evaluate_test_set, f1_max_threshold, pixel_auroc
+from multiad.metrics import (
+    aupro,
+    auroc,
+    evaluate_test_set,
+    f1_max,
+    f1_max_threshold,
+    pixel_auroc,
+)
 from multiad.metrics.report import METRIC_KEYS
 
 
@@ -31,7 +38,7 @@ def test_structure_and_values() -> None:
     scores, labels, maps, masks, defects = _data()
     r = evaluate_test_set(scores, labels, maps, masks, defects)
     json.dumps(r)  # JSON-serialisable
-    assert set(r) == set(METRIC_KEYS) | {"per_defect"}
+    assert set(r) == set(METRIC_KEYS) | {"per_defect", "aupimo_per_image"}
     assert (r["n_images"], r["n_normal"], r["n_anomalous"]) == (15, 8, 7)
     assert r["image_auroc"] == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
     f, t = f1_max_threshold(scores, labels)
@@ -39,7 +46,16 @@ def test_structure_and_values() -> None:
     assert r["pixel_auroc"] == pytest.approx(pixel_auroc(maps, masks), abs=1e-12)
     assert r["aupro"] == pytest.approx(aupro(maps, masks), abs=1e-12)
     assert r["n_pixels"] == maps.size and r["n_anomalous_pixels"] == int(masks.sum())
-    assert r["n_regions"] == 7 and r["skipped"] == {} and r["fpr_limit"] == 0.3
+    assert r["image_ap"] == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
+    assert r["pixel_ap"] == pytest.approx(average_precision_score(masks.ravel(), maps.ravel()),
+                                          abs=1e-12)
+    assert r["pixel_f1_max"] == pytest.approx(f1_max(maps.ravel(), masks.ravel()), abs=1e-12)
+    mad = [r[k] for k in ("image_auroc", "image_ap", "image_f1_max", "pixel_auroc",
+                          "pixel_ap", "pixel_f1_max", "aupro")]
+    assert r["mad"] == pytest.approx(np.mean(mad), abs=1e-12)
+    # 15 maps of this size hold too few normal pixels for an FPR of 1e-5: said, not guessed
+    assert r["aupimo"] is None and "100,000 normal-image pixels" in r["skipped"]["aupimo"]
+    assert r["n_regions"] == 7 and set(r["skipped"]) == {"aupimo"} and r["fpr_limit"] == 0.3
     for k in ("image_auroc", "image_f1_max", "image_f1_threshold", "pixel_auroc", "aupro"):
         assert type(r[k]) is float
     for k in ("n_images", "n_pixels", "n_anomalous_pixels", "n_regions"):

@@ -27,6 +27,7 @@ from multiad.backbones.efficientnet_lite import TF_LITE_MEAN, TF_LITE_STD, lite_
 from multiad.backbones.resnet import IMAGENET_MEAN, IMAGENET_STD, resnet_builder
 from multiad.backbones.vgg import build_vgg16
 from multiad.backbones.weights import DownloadedFile, PackagedFile, WeightsError, resolve_weights
+from multiad.torch_files import load_torch
 
 if TYPE_CHECKING:
     from multiad.config import RunConfig
@@ -128,7 +129,7 @@ def build_backbone(name: str, weights: str | None = "imagenet",
     source = source or resolve(name, weights)
     state = None
     if source.path is not None:
-        state = torch.load(source.path, map_location="cpu", weights_only=True)
+        state = load_torch(source.path)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(source.random_seed)
         body = spec.build(state)

@@ -22,6 +22,11 @@ def _open_loaded(path: str | os.PathLike[str]) -> Image.Image:
         with Image.open(path) as img:
             img.load()
             return img.convert("RGBA") if img.mode in ("P", "PA") else img.copy()
+    except Image.DecompressionBombError as exc:
+        raise DataError(
+            f"Image file {path} is larger than Pillow's safety limit ({exc}). Such a size is "
+            "either a decompression bomb or a very large scan: downscale it (e.g. to 4096 "
+            "pixels a side) or leave it out of the dataset.") from exc
     except _READ_ERRORS as exc:
         raise DataError(f"Cannot read image file {path}: {exc}. {_FIX}") from exc
 

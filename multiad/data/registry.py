@@ -68,14 +68,19 @@ def load_dataset(kind: str, root: str | Path, category: str | None = None) -> An
     return load_bmad(kind, root)
 
 
-def load_split(cfg: DataConfig, which: str = "train", progress: bool = True
-               ) -> tuple[AnomalyData, LoadedSplit]:
+def load_split(cfg: DataConfig, which: str = "train", progress: bool = True,
+               check: bool = False) -> tuple[AnomalyData, LoadedSplit]:
     """The dataset ``cfg`` describes and its ``train`` or ``test`` split decoded at
     ``cfg.image_size``, through the on-disk cache (``cfg.cache_dir``, by default
-    :func:`default_cache_dir`)."""
+    :func:`default_cache_dir`). ``check``: the whole dataset's masks and image sizes are
+    checked first (:func:`multiad.data.preflight.preflight`), as before a training."""
     from .tensors import default_cache_dir, preload
 
     data = load_dataset(cfg.kind, cfg.root, cfg.category)
+    if check:
+        from .preflight import preflight
+
+        preflight(data)
     cache = cfg.cache_dir or str(default_cache_dir())
     split = preload(getattr(data, which), size=cfg.image_size, cache_dir=cache,
                     progress=progress)

@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from ..atomic import atomic_path
+from ..torch_files import load_torch
 from . import image_io
 from .errors import DataError
 from .samples import Sample
@@ -149,7 +150,7 @@ def _decode_into(s: Sample, i: int, size: int, images: torch.Tensor, masks: torc
 
 def _load_cache(path: Path, n: int, size: int) -> LoadedSplit | None:
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        blob = load_torch(path)
         split = LoadedSplit(**blob)
     except Exception:  # a corrupt or foreign cache file is simply rebuilt
         return None

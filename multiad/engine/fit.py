@@ -20,6 +20,7 @@ from multiad.engine.run_folder import (
     save_run,
     set_determinism,
 )
+from multiad.engine.run_lock import RunLock, claim_run_folder, clear_run_files
 from multiad.methods import get_method
 from multiad.provenance import select_device
 
@@ -29,17 +30,25 @@ def fit_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = True,
     """Fit ``cfg``'s method into ``run_dir``; return the path of its ``model.pt``."""
     cfg = resolve_auto_teacher(cfg.validate())
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    check_run_dir(cfg, run_dir)
-    atomic_write(run_dir / "config.yaml", lambda fh: fh.write(cfg.to_yaml()))
-    if resume and is_complete(cfg, run_dir):
-        if progress:
-            print(f"{run_dir / 'model.pt'} is complete; nothing to do")
-        return run_dir / "model.pt"
+    with RunLock(claim_run_folder(run_dir), "fit"):
+        return _fit_locked(cfg, run_dir, resume, progress)
+
+
+def _fit_locked(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool) -> Path:
+    if resume:
+        check_run_dir(cfg, run_dir)
+        if is_complete(cfg, run_dir):
+            atomic_write(run_dir / "config.yaml", lambda fh: fh.write(cfg.to_yaml()))
+            if progress:
+                print(f"{run_dir / 'model.pt'} is complete; nothing to do")
+            return run_dir / "model.pt"
     device = select_device(cfg.train.device)
     set_determinism(cfg)
     t_start = time.time()
-    data, split = load_split(cfg.data, "train", progress)
+    data, split = load_split(cfg.data, "train", progress, check=True)
+    if not resume:  # a fresh start, once the configuration and the data have been read
+        clear_run_files(run_dir)
+    atomic_write(run_dir / "config.yaml", lambda fh: fh.write(cfg.to_yaml()))
     fitter = get_method(cfg.method).impl().build(cfg, device)
     with torch.no_grad():
         fitted = fitter.fit(split.images, progress=progress)

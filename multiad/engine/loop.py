@@ -32,15 +32,16 @@ from multiad.engine.run_folder import (
     is_complete,
     run_meta,
     save_run,
-    save_torch,
     set_determinism,
     write_losses,
 )
+from multiad.engine.run_lock import RunLock, claim_run_folder, clear_run_files
 from multiad.engine.teacher_cache import teacher_features
 from multiad.engine.trainer import TrainerBase
 from multiad.engine.validation import VALIDATION_KEYS, HeldOut, hold_out, validate
 from multiad.methods import get_method
 from multiad.provenance import select_device
+from multiad.torch_files import load_torch, save_torch
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -69,6 +70,7 @@ class _Run:
     cuda_rng: Any = None  # torch.Generator | None: its own CUDA RNG state (multiad.engine.cuda_rng)
     together: list[str] = field(default_factory=list)  # runs that trained at the same time
     isolate_rng: bool = False  # keep its CPU RNG state apart from other runs'
+    lock: RunLock | None = None  # its run folder's lock, held while it trains
 
     @contextmanager
     def active(self) -> Iterator[None]:
@@ -105,15 +107,30 @@ def _open_run(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool,
     already complete, the path of its ``model.pt``. ``loaded`` shares decoded training
     sets and T's features of them (on the device) between the runs of a group."""
     cfg = resolve_auto_teacher(cfg.validate())
-    run_dir.mkdir(parents=True, exist_ok=True)
-    check_run_dir(cfg, run_dir)
+    lock = RunLock(claim_run_folder(run_dir), "train").acquire()
+    try:
+        run = _open_locked(cfg, run_dir, resume, progress, loaded)
+    except BaseException:
+        lock.release()
+        raise
+    if isinstance(run, Path):
+        lock.release()
+    else:
+        run.lock = lock  # released when the run is saved or fails (_run_epochs)
+    return run
+
+
+def _open_locked(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool,
+                 loaded: dict[tuple[Any, ...], _Shared] | None) -> _Run | Path:
+    if resume:
+        check_run_dir(cfg, run_dir)
     ckpt_path, model_path = run_dir / "checkpoint.pt", run_dir / "model.pt"
-    atomic_write(run_dir / "config.yaml", lambda fh: fh.write(cfg.to_yaml()))
     device = select_device(cfg.train.device)
     set_determinism(cfg)
     t_start = time.time()
 
     if resume and is_complete(cfg, run_dir):
+        atomic_write(run_dir / "config.yaml", lambda fh: fh.write(cfg.to_yaml()))
         if progress:
             print(f"{model_path} is complete; nothing to do")
         return model_path
@@ -121,15 +138,18 @@ def _open_run(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool,
     loaded = {} if loaded is None else loaded
     key = _data_key(cfg)
     if key not in loaded:
-        data, split = load_split(cfg.data, "train", progress)
+        data, split = load_split(cfg.data, "train", progress, check=True)
         loaded[key] = _Shared(data, split.images.to(device) if device.type == "cuda"
                               else split.images)
+    if not resume:  # a fresh start, once the configuration and the data have been read
+        clear_run_files(run_dir)
+    atomic_write(run_dir / "config.yaml", lambda fh: fh.write(cfg.to_yaml()))
     shared = loaded[key]  # read only: runs index it, never write to it
     data, images = shared.data, shared.images
     trainer = get_method(cfg.method).impl().build(cfg, device)
     start, losses = 0, []
     if resume and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        state = load_torch(ckpt_path, map_location=device)
         start, losses = trainer.load_state(state)
         losses = [row for row in losses if row["epoch"] <= start]
         if progress:
@@ -187,6 +207,8 @@ def _run_epochs(run: _Run, progress: bool, position: int,
         bar.close()
         if run.stream is not None:  # nothing of this run is still queued when it is freed
             run.stream.synchronize()
+        if run.lock is not None:
+            run.lock.release()
 
 
 def _epochs(run: _Run, bar: Any, on_epoch_end: Callable[[Path, int], None] | None

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 import time
 from collections.abc import Sequence
@@ -20,13 +19,7 @@ import torch
 from multiad.atomic import atomic_write, write_json
 from multiad.config import RunConfig, RunConfigMismatch
 from multiad.engine.validation import VALIDATION_KEYS
-
-
-def save_torch(path: Path, obj: Any) -> None:
-    """torch.save, atomically."""
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    atomic_write(path, lambda fh: fh.write(buf.getbuffer()), binary=True)
+from multiad.torch_files import save_torch
 
 
 def comparable_config(d: dict[str, Any]) -> dict[str, Any]:

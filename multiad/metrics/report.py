@@ -17,14 +17,20 @@ from multiad.metrics._inputs import (
     resolve_device,
     to_backend,
 )
+from multiad.metrics.aupimo import aupimo
 from multiad.metrics.aupro import aupro_result
 from multiad.metrics.auroc import auroc_result
 from multiad.metrics.f1 import f1_max_result
+from multiad.metrics.precision_recall import average_precision, pixel_f1_max_result
 
 #: Keys of one metrics block (the overall dict also has ``per_defect``).
-METRIC_KEYS = ("n_images", "n_normal", "n_anomalous", "image_auroc", "image_f1_max",
-               "image_f1_threshold", "pixel_auroc", "aupro", "fpr_limit", "n_pixels",
+METRIC_KEYS = ("n_images", "n_normal", "n_anomalous", "image_auroc", "image_ap",
+               "image_f1_max", "image_f1_threshold", "pixel_auroc", "pixel_ap", "pixel_f1_max",
+               "pixel_f1_threshold", "aupro", "aupimo", "mad", "fpr_limit", "n_pixels",
                "n_anomalous_pixels", "n_regions", "skipped")
+#: The seven metrics the ADer benchmark (arXiv 2406.03262) averages into mAD.
+MAD_KEYS = ("image_auroc", "image_ap", "image_f1_max", "pixel_auroc", "pixel_ap",
+            "pixel_f1_max", "aupro")
 
 
 def evaluate_test_set(image_scores: ArrayLike, image_labels: ArrayLike,
@@ -32,12 +38,16 @@ def evaluate_test_set(image_scores: ArrayLike, image_labels: ArrayLike,
                       defects: Sequence[str] | None = None, fpr_limit: float = 0.3, *,
                       device: str | torch.device | None = None,
                       chunk_pixels: int = DEFAULT_CHUNK_PIXELS) -> dict[str, Any]:
-    """Image AUROC, image F1-max (+ threshold), pixel AUROC, AUPRO and counts.
+    """Image AUROC, AP and F1-max (+ threshold); pixel AUROC, AP and F1-max (+ threshold);
+    AUPRO; AUPIMO; their mAD (the mean of :data:`MAD_KEYS`, when all seven are defined);
+    and counts.
 
     ``image_scores``/``image_labels``: N scores and 0/1 labels (1 = anomalous).
     ``anomaly_maps``/``masks``: optional N×H×W maps and ground truth; pixel metrics are
     ``None`` (with the reason under ``skipped``) when either is missing or the masks hold
-    no anomalous pixel. ``defects``: optional N defect-type names; ``per_defect`` then
+    no anomalous pixel. AUPIMO (:mod:`multiad.metrics.aupimo`) is one number per anomalous
+    image (``aupimo_per_image``, ``None`` for normal images); a block's ``aupimo`` is their
+    mean over its anomalous images. ``defects``: optional N defect-type names; ``per_defect`` then
     holds, for each type found among the anomalous images, the same metrics on all normal
     images plus that type's images. ``device`` selects where pixel metrics run (default:
     where the maps are). All values are plain Python floats/ints/str/None.
@@ -59,8 +69,24 @@ def evaluate_test_set(image_scores: ArrayLike, image_labels: ArrayLike,
         if pix[0].shape[0] != n:
             raise ValueError(f"{n} image scores but {pix[0].shape[0]} anomaly maps")
 
+    pimo, why_no_pimo = None, why_no_pixels
+    if pix is not None:
+        try:
+            pimo = aupimo(*pix).per_image
+        except UndefinedMetricError as e:
+            why_no_pimo = str(e)
+
     def block(rows: np.ndarray | None) -> dict[str, Any]:
-        return _metrics(scores, labels, pix, why_no_pixels, rows, fpr_limit, chunk_pixels)
+        out = _metrics(scores, labels, pix, why_no_pixels, rows, fpr_limit, chunk_pixels)
+        if pimo is None:
+            out["skipped"]["aupimo"] = str(why_no_pimo)
+        else:
+            own = pimo if rows is None else pimo[rows]
+            own = own[~np.isnan(own)]
+            out["aupimo"] = float(own.mean()) if own.size else None
+        if all(out[k] is not None for k in MAD_KEYS):
+            out["mad"] = float(np.mean([out[k] for k in MAD_KEYS]))
+        return out
 
     result = block(None)
     per_defect: dict[str, dict[str, Any]] = {}
@@ -75,6 +101,8 @@ def evaluate_test_set(image_scores: ArrayLike, image_labels: ArrayLike,
             per_defect[d] = dict(result) if rows.size == n else block(rows)
             per_defect[d]["skipped"] = dict(per_defect[d]["skipped"])
     result["per_defect"] = per_defect
+    result["aupimo_per_image"] = None if pimo is None else [
+        None if np.isnan(v) else float(v) for v in pimo]
     return result
 
 
@@ -94,12 +122,17 @@ def _metrics(scores: np.ndarray, labels: np.ndarray, pix: tuple[Any, Any] | None
     except UndefinedMetricError as e:
         skipped["image_auroc"] = str(e)
     try:
+        out["image_ap"] = average_precision(s, y)
+    except UndefinedMetricError as e:
+        skipped["image_ap"] = str(e)
+    try:
         f1 = f1_max_result(s, y)
         out["image_f1_max"], out["image_f1_threshold"] = f1.f1, f1.threshold
     except UndefinedMetricError as e:
         skipped["image_f1_max"] = str(e)
     if pix is None:
-        skipped["pixel_auroc"] = skipped["aupro"] = str(why_no_pixels)
+        for k in ("pixel_auroc", "pixel_ap", "pixel_f1_max", "aupro"):
+            skipped[k] = str(why_no_pixels)
         return out
     maps, masks = pix
     out["n_pixels"] = int(s.size * maps.shape[1] * maps.shape[2])
@@ -107,13 +140,17 @@ def _metrics(scores: np.ndarray, labels: np.ndarray, pix: tuple[Any, Any] | None
         pa = auroc_result(maps, masks, chunk_pixels, rows=rows)
     except UndefinedMetricError:
         n_pos = _count_positive(masks, rows)
-        skipped["pixel_auroc"] = skipped["aupro"] = (
-            "the masks contain no anomalous pixel" if n_pos == 0
-            else "the masks contain no normal pixel")
+        why = ("the masks contain no anomalous pixel" if n_pos == 0
+               else "the masks contain no normal pixel")
+        for k in ("pixel_auroc", "pixel_ap", "pixel_f1_max", "aupro"):
+            skipped[k] = why
         out["n_anomalous_pixels"] = n_pos
         return out
     out["pixel_auroc"] = float(pa.auroc)
     out["n_anomalous_pixels"] = int(pa.n_pos)
+    pf1 = pixel_f1_max_result(maps, masks, chunk_pixels, rows=rows)
+    out["pixel_f1_max"], out["pixel_f1_threshold"] = pf1.f1, pf1.threshold
+    out["pixel_ap"] = average_precision(maps, masks, chunk_pixels, rows=rows)
     ap = aupro_result(maps, masks, fpr_limit, chunk_pixels, rows=rows)
     out["aupro"] = float(ap.aupro)
     out["n_regions"] = int(ap.n_regions)

@@ -39,6 +39,7 @@ from multiad.methods.mhkd.distill_data import (
 )
 from multiad.methods.mhkd.pdn import pdn_medium
 from multiad.methods.patchcore.torch_model import patch_features
+from multiad.torch_files import load_torch, save_torch
 
 if TYPE_CHECKING:
     from multiad.config import RunConfig
@@ -140,14 +141,13 @@ def distil(cfg: RunConfig, device: torch.device, progress: bool | None = None
     path = cache_path(cfg, settings)
     if path.exists():
         try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
+            blob = load_torch(path)
         except Exception as exc:  # a damaged file is a miss: distilled again, replaced
             warnings.warn(f"{path}: unreadable ({exc}); distilling MHKD's teacher again",
                           stacklevel=2)
             blob = {}
         if blob.get("settings") == json.loads(json.dumps(settings, default=str)):
             return blob["state"], {**blob["meta"], "cache_file": str(path), "reused": True}
-    from multiad.engine.run_folder import save_torch
 
     source = source.to(device)
     pairs = PairBatches(files, cfg.data.image_size, cfg.train.seed, p.distill_batch_size)
