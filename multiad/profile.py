@@ -136,6 +136,8 @@ class Profile:
     # methods re-run next to the main one on every dataset, under the same conditions
     baselines: list[str] = field(default_factory=list)
     method: str = "multiad"  # the main method: its runs, ablations and figures lead the book
+    # the teaching page's size (book/templates/walkthrough.ipynb); empty: its defaults
+    walkthrough: dict[str, int] = field(default_factory=dict)
 
     @property
     def methods(self) -> list[str]:
@@ -244,7 +246,20 @@ def load_profile(name_or_path: str) -> Profile:
                    seeds=list(d.get("seeds") or [0]), datasets=datasets, ablations=ablations,
                    synthetic=d.get("synthetic") or {},
                    concurrent=_concurrent(d.get("concurrent", 1), str(path)),
-                   baselines=_baselines(d.get("baselines") or [], str(path)))
+                   baselines=_baselines(d.get("baselines") or [], str(path)),
+                   walkthrough=_walkthrough(d.get("walkthrough") or {}, str(path)))
+
+
+WALKTHROUGH_KEYS = ("image_size", "n_train", "steps", "batch_size")
+
+
+def _walkthrough(d: dict[str, Any], where: str) -> dict[str, int]:
+    bad = {k: v for k, v in d.items() if k not in WALKTHROUGH_KEYS
+           or not isinstance(v, int) or isinstance(v, bool) or v < 1}
+    if bad:
+        raise ValueError(f"{where}: walkthrough {bad}: expected whole numbers ≥ 1 for "
+                         f"{', '.join(WALKTHROUGH_KEYS)}")
+    return dict(d)
 
 
 def _baselines(names: list[str], where: str) -> list[str]:

@@ -115,6 +115,8 @@ def plan(profile: Profile) -> list[Notebook]:
             Notebook("figures.ipynb", "figures", "", {}, 0)]
     if (TEMPLATES / "explorer.ipynb").exists():
         out.append(Notebook("explorer.ipynb", "explorer", "", {}, 0))
+    # the teaching page trains its own short run (about a minute on two cores)
+    out.append(Notebook("walkthrough.ipynb", "walkthrough", "", dict(profile.walkthrough), 0))
     return out
 
 
@@ -189,6 +191,7 @@ def reproduce(profile_name: str, results_root: str | Path = "results",
 PAGES = {"tables": "Tables 2 and 3", "figures": "Figures 6, 7 and 8",
          "ablation-table4": ABLATION_TITLES["table4"],
          "ablation-extended": ABLATION_TITLES["extended"], "explorer": "Heatmap explorer",
+         "walkthrough": "Multi-AD step by step",
          **DATASET_PAGES}
 
 

@@ -57,6 +57,7 @@ def trained_dir(results_dir: str | Path, train_set: dict[str, Any], job: Job, se
 
 def _finished(metrics: Path, cfg_dict: dict[str, Any], what: str) -> dict[str, Any] | None:
     from multiad.config import RunConfigMismatch
+    from multiad.metrics.report import METRIC_KEYS
     from multiad.train import comparable_config
 
     if not metrics.exists():
@@ -68,6 +69,8 @@ def _finished(metrics: Path, cfg_dict: dict[str, Any], what: str) -> dict[str, A
         raise RunConfigMismatch(
             f"{metrics}: finished with another configuration than {what} now asks for; "
             "move that folder away to rerun")
+    if not set(METRIC_KEYS) <= set(done.get("metrics", {})):
+        return None  # evaluated before today's metrics: evaluated again (training is kept)
     return done
 
 
@@ -113,6 +116,7 @@ def run_ablation(profile: Profile, ablation: Ablation, setting: Setting, job: Jo
     """One ablation cell: train only when no finished run already trained the same way,
     then evaluate under the setting's post-training switches; return the metrics."""
     from multiad.atomic import write_json
+    from multiad.engine.run_lock import claim_run_folder
     from multiad.evaluate import evaluate
     from multiad.train import train
 
@@ -127,6 +131,7 @@ def run_ablation(profile: Profile, ablation: Ablation, setting: Setting, job: Jo
     if not train_set:
         main = run_job(profile, job, seed, results_dir, device, progress)  # the main run
         if not eval_set:  # this row is the main run itself
+            claim_run_folder(out)
             write_json(out / "metrics.json", {**main, "same_as": main["run"]})
             return json.loads((out / "metrics.json").read_text())
     else:

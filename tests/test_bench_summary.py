@@ -48,16 +48,21 @@ def test_cpu_pixel_metrics_are_listed_with_their_memory(tmp_path):
     res.mkdir()
     pm = {"device": "cpu", "n_pixels": 250_019_840, "shift": 0.4, "threads": 2,
           "pixel_auroc_s": 3.93, "aupro_s": 8.13, "peak_rss_gib": 2.84}
+    new = {**pm, "pixel_ap_s": 4.5, "pixel_f1_max_s": 4.25, "aupimo_s": 1.0}
     (res / "cpu_2.json").write_text(json.dumps({
         "profile": "small", "device": "Test CPU (2 cores)", "torch": "9.9", "pixel_metrics": pm,
         "pixel_metrics_overlapping": {**pm, "shift": 0.0, "aupro_s": 20.5},
         "train_eager_fp32": {"img_per_s": 4.4}}))
+    (res / "cpu_3.json").write_text(json.dumps({
+        "profile": "small", "device": "Test CPU (2 cores)", "torch": "9.9",
+        "pixel_metrics": new}))
     mod = _summarize()
     mod.main(["--results", str(res), "--out", str(tmp_path / "gen")])
     text = (tmp_path / "gen" / "compute_tables.md").read_text()
     assert ("| 2 | Test CPU (2 cores), 2 threads | 250,019,840 | separated | 3.93 | 8.13 | "
-            "2.84 GiB") in text
+            "— | — | — | 2.84 GiB") in text  # measured before AP, F1-max and AUPIMO existed
     assert "| classes overlap fully | 3.93 | 20.50 |" in text
+    assert "| separated | 3.93 | 8.13 | 4.50 | 4.25 | 1.00 | 2.84 GiB" in text
     assert "train_eager_fp32" not in text  # a small run's network timings are not listed
 
 

@@ -23,7 +23,8 @@ def _profile(tmp_path, tex, med, name="tiny", ablations=None, baselines=None):
          "seeds": [0],
          "datasets": {"synthetic-texture": {"domain": "industrial", "jobs": [tex]},
                       "synthetic-medical": {"domain": "medical", "jobs": [med]}},
-         "ablations": ablations or {}}
+         "ablations": ablations or {},
+         "walkthrough": {"image_size": 64, "n_train": 8, "steps": 2, "batch_size": 4}}
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(d))
     return path
@@ -135,7 +136,7 @@ def test_reproduce_runs_notebooks_incrementally_and_survives_a_failure(tmp_path)
     ex, res = tmp_path / "executed", tmp_path / "results"
     assert reproduce(str(good), res, executed_dir=ex) == 0
     for page in ("synthetic-texture", "synthetic-medical", "ablation-table4", "tables",
-                 "figures"):
+                 "figures", "walkthrough"):
         assert (ex / f"{page}.ipynb").exists() and not _errors(ex / f"{page}.ipynb")
     tables = (ex / "tables.ipynb").read_text()
     assert "Not the paper" in tables and "not run" in tables

@@ -371,13 +371,15 @@ def test_graph_input_buffers_take_the_steps_layout_and_dtype():
 
 
 def test_a_folder_left_by_a_run_that_never_trained_takes_a_new_config(tiny_config, tmp_path):
-    """A wrong data path fails before training and leaves config.yaml only: the corrected
-    command is not refused (a trained folder still is)."""
+    """A wrong data path fails before anything of the run is written (the folder holds its
+    run-folder marker only): the corrected command is not refused (a trained folder still
+    is)."""
     bad = tiny_config.with_overrides(["data.kind=mvtec", f"data.root={tmp_path / 'nowhere'}",
                                       "data.category=bottle"])
     with pytest.raises(Exception, match="nowhere"):
         train(bad, tmp_path / "r", progress=False)
-    assert (tmp_path / "r" / "config.yaml").exists()
+    assert not (tmp_path / "r" / "config.yaml").exists()
+    assert {p.name for p in (tmp_path / "r").iterdir()} <= {".multiad-run", ".multiad-run.lock"}
     train(tiny_config.with_overrides(["train.epochs=1"]), tmp_path / "r", progress=False)
     with pytest.raises(RunConfigMismatch):
         train(tiny_config.with_overrides(["train.epochs=1", "model.se=false"]),

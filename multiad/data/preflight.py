@@ -17,7 +17,6 @@ from .samples import SPLITS, AnomalyData
 
 # below this side an image has no structure left at a backbone's deepest stage (stride 32)
 MIN_SIDE = 32
-_BINARY_LEVELS = ({0, 255}, {0, 1}, {0}, {255}, {1})
 
 
 class DataWarning(UserWarning):
@@ -42,8 +41,10 @@ def _summary(items: list[str], what: str) -> str:
 
 def preflight(data: AnomalyData, splits: Iterable[str] = SPLITS) -> list[str]:
     """Raise :class:`~multiad.data.errors.DataError` when a mask's size differs from its
-    image's; warn (:class:`DataWarning`) about masks with levels other than 0/255 or 0/1
-    and images under :data:`MIN_SIDE` pixels a side. Returns the warnings' texts."""
+    image's; warn (:class:`DataWarning`) about masks with more than one non-zero level
+    (0/1/7: how they are read is said; one label value, 255 or 1 or a LOCO defect's
+    ``pixel_value``, is a binary mask) and images under :data:`MIN_SIDE` pixels a side.
+    Returns the warnings' texts."""
     check_mask_sizes(data)
     samples = [s for split in splits for s in data.split(split)]
     odd, tiny = [], []
@@ -53,12 +54,12 @@ def preflight(data: AnomalyData, splits: Iterable[str] = SPLITS) -> list[str]:
             tiny.append(f"{s.image} ({w}x{h})")
         if s.mask is not None:
             levels = mask_levels(s.mask)
-            if set(levels) not in _BINARY_LEVELS:
+            if len([v for v in levels if v != 0]) > 1:  # one label value is a binary mask
                 odd.append(f"{s.mask} (values {levels[:6]}{' …' if len(levels) > 6 else ''})")
     found = []
     if odd:
-        found.append(_summary(odd, "mask values other than 0/255 or 0/1; every non-zero "
-                                   "pixel is read as anomalous"))
+        found.append(_summary(odd, "several non-zero mask values; every non-zero pixel is "
+                                   "read as anomalous, whatever its value"))
     if tiny:
         found.append(_summary(tiny, f"smaller than {MIN_SIDE} pixels a side; it is "
                                     "upsampled to data.image_size and carries little a "
