@@ -147,14 +147,20 @@ def cmd_upgrade_run(args: argparse.Namespace) -> int:
     from multiad.engine.run_lock import RunLock, is_run_folder
     from multiad.torch_files import upgrade_file
 
-    run = Path(args.run)
-    if not is_run_folder(run):
-        raise ValueError(f"{run}: not a run folder (no config.yaml / .multiad-run)")
-    with RunLock(run, "upgrade-run"):
-        for name in ("model.pt", "checkpoint.pt"):
-            if (run / name).exists():
-                changed = upgrade_file(run / name)
-                print(f"{run / name}: {'rewritten as plain data' if changed else 'already plain'}")
+    top = Path(args.run)
+    runs = [top] if is_run_folder(top) else sorted(
+        p.parent for p in top.rglob("config.yaml") if is_run_folder(p.parent))
+    if not runs:
+        raise ValueError(f"{top}: neither a run folder nor a folder of run folders")
+    changed = 0
+    for run in runs:
+        with RunLock(run, "upgrade-run"):
+            for name in ("model.pt", "checkpoint.pt"):
+                if (run / name).exists() and upgrade_file(run / name):
+                    changed += 1
+                    if not args.quiet:
+                        print(f"{run / name}: rewritten as plain data")
+    print(f"{len(runs)} run folder(s) checked, {changed} file(s) rewritten")
     return 0
 
 
@@ -206,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("upgrade-run", help="rewrite a run folder of an earlier multiad so that "
                        "the safe loader reads it (read safely; no code is unpickled)")
-    p.add_argument("run", help="run folder")
+    p.add_argument("run", help="a run folder, or a folder of them (e.g. results/)")
     p.set_defaults(func=cmd_upgrade_run)
     return parser
 

@@ -107,8 +107,8 @@ def _refused(path: Path, exc: BaseException) -> UnsafeFile:
     if any(name in text for name in _EARLIER_GLOBALS):
         return UnsafeFile(
             f"{path}: written by an earlier multiad (it stores torch's version as an object). "
-            f"It is not unpickled; convert the run folder once with: multiad upgrade-run "
-            f"{path.parent}")
+            f"It is not unpickled; convert it once with: multiad upgrade-run {path.parent} "
+            "(or a folder of runs, e.g. multiad upgrade-run results/)")
     found = re.search(r"GLOBAL ([\w.]+)", text)
     what = f" ({found.group(1)})" if found else ""
     return UnsafeFile(

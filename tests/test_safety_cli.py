@@ -114,9 +114,10 @@ def test_a_run_folder_of_an_earlier_version_is_converted_on_request_only(finishe
     blob["meta"]["provenance"]["torch"] = TorchVersion(torch.__version__)
     torch.save(blob, run / "model.pt")
     one_clear_line(multiad("evaluate", run, "--device", "cpu"), "multiad upgrade-run")
-    proc = multiad("upgrade-run", run)
-    assert proc.returncode == 0 and "rewritten as plain data" in proc.stdout, proc.stderr
+    proc = multiad("upgrade-run", run.parent)  # a folder of run folders
+    assert proc.returncode == 0 and "1 file(s) rewritten" in proc.stdout, proc.stderr
     assert multiad("evaluate", run, "--device", "cpu").returncode == 0
+    assert "0 file(s) rewritten" in multiad("upgrade-run", run).stdout
 
 
 def test_fresh_never_deletes_a_users_folder(finished_run, tmp_path):
@@ -365,3 +366,21 @@ def test_a_bug_keeps_its_traceback(monkeypatch, tmp_path):
     monkeypatch.setattr(multiad.train, "train", broken)
     with pytest.raises(ValueError, match="Expected more than 1 value per channel"):
         main(["-q", "train", "--teacher-weights", "random", "--out", str(tmp_path / "r")])
+
+
+def test_run_folders_of_earlier_versions_are_recognised_and_no_other(tmp_path):
+    from multiad.engine.run_lock import NotARunFolder, claim_run_folder, is_run_folder
+
+    trained, cell, user, empty = (tmp_path / n for n in ("trained", "cell", "user", "empty"))
+    for folder, names in ((trained, ("config.yaml", "model.pt", ".model.pt.abc.tmp")),
+                          (cell, ("metrics.json",)), (user, ("metrics.json", "notes.txt"))):
+        folder.mkdir()
+        for n in names:
+            (folder / n).write_text("x")
+    empty.mkdir()
+    assert is_run_folder(trained) and is_run_folder(cell)
+    assert not is_run_folder(user) and not is_run_folder(empty)
+    assert (claim_run_folder(cell) / ".multiad-run").is_file()
+    assert claim_run_folder(empty) == empty  # an empty folder may become one
+    with pytest.raises(NotARunFolder, match="notes.txt"):
+        claim_run_folder(user)

@@ -2,9 +2,9 @@
 process at a time.
 
 - **Marker.** ``.multiad-run`` (JSON) says a folder is a run folder. A new or empty folder
-  becomes one; a folder written by an earlier multiad (``config.yaml`` and only run files)
-  is recognised and marked; any other non-empty folder is refused (:class:`NotARunFolder`),
-  so ``--out`` never writes among, or ``--fresh`` never deletes, a user's files.
+  becomes one; a folder written by an earlier multiad (only run files) is recognised and
+  marked; any other non-empty folder is refused (:class:`NotARunFolder`), so ``--out``
+  never writes among, or ``--fresh`` never deletes, a user's files.
 - **Lock.** A process holds an exclusive OS lock (``flock``) on ``.multiad-run.lock`` for as
   long as it writes the folder. The OS drops it when the process ends, however it ends,
   so a killed run leaves no stale lock. A second process gets :class:`RunFolderBusy`,
@@ -47,14 +47,15 @@ def _is_run_entry(name: str) -> bool:
 
 
 def is_run_folder(path: str | Path) -> bool:
-    """True for a folder multiad marked, or one an earlier version wrote (``config.yaml``
-    and nothing but run files)."""
+    """True for a folder multiad marked, or one an earlier version wrote (nothing but run
+    files: a training's, or an evaluation's alone, as an ablation cell's)."""
     path = Path(path)
     if (path / MARKER).is_file():
         return True
-    if not path.is_dir() or not (path / "config.yaml").is_file():
+    if not path.is_dir():
         return False
-    return all(_is_run_entry(p.name) for p in path.iterdir())
+    names = [p.name for p in path.iterdir()]
+    return bool(names) and all(_is_run_entry(n) for n in names)
 
 
 def claim_run_folder(path: str | Path) -> Path:
