@@ -318,7 +318,7 @@ def _aupimo_of(run_dir: Path, index: np.ndarray) -> np.ndarray | None:
     """Each kept image's AUPIMO from the run's ``metrics.json`` (NaN: normal image), or
     None when the run has none (written before AUPIMO, or too few normal pixels)."""
     try:
-        values = json.loads((run_dir / "metrics.json").read_text())["aupimo_per_image"]
+        values = json.loads((run_dir / "metrics.json").read_text())["metrics"]["aupimo_per_image"]
     except (OSError, KeyError, TypeError, ValueError):
         return None
     if values is None or len(values) <= int(index.max(initial=-1)):

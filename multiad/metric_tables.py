@@ -6,6 +6,7 @@ and AUPIMO (:mod:`multiad.metrics.aupimo`) per image. Every value comes from a r
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ def aupimo_per_image(df: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for run, ds, method, seed in zip(df.run, df.dataset_id, df.method, df.seed,
                                      strict=True) if len(df) else []:
-        values = json.loads((Path(run) / "metrics.json").read_text()).get("aupimo_per_image")
+        values = _metrics_of(run).get("aupimo_per_image")
         rows += [{"dataset": ds, "method": method_title(method), "seed": seed,
                   "aupimo": 100 * v} for v in values or [] if v is not None]
     return pd.DataFrame(rows, columns=["dataset", "method", "seed", "aupimo"])
@@ -70,10 +71,12 @@ def plot_aupimo(df: pd.DataFrame, ax: Any = None) -> Any:
     if ax is None:
         n = long.method.nunique()
         _, ax = plt.subplots(figsize=(max(6.0, 0.9 * n * long.dataset.nunique()), 3.4))
-    sns.boxplot(long, x="method", y="aupimo", hue="dataset", ax=ax, fliersize=0,
-                linewidth=0.8)
+    with warnings.catch_warnings():  # seaborn's own call of a deprecated matplotlib argument
+        warnings.simplefilter("ignore", DeprecationWarning)
+        sns.boxplot(long, x="method", y="aupimo", hue="dataset", ax=ax, fliersize=0,
+                    linewidth=0.8)
     sns.stripplot(long, x="method", y="aupimo", hue="dataset", dodge=True, ax=ax, size=2.5,
-                  color="0.25", legend=False)
+                  palette=["0.25"] * long.dataset.nunique(), legend=False)
     ax.set_ylim(-2, 102)
     ax.set_ylabel("AUPIMO per image (%)")
     ax.set_xlabel("")

@@ -358,7 +358,7 @@ def test_each_anomalous_image_shows_its_aupimo(tmp_path: Path) -> None:
     save_explorer_data(run / "explorer.npz", **sp)
     assert load_explorer_data(run).aupimo is None  # no metrics.json: nothing shown
     values = [0.25 + i / 100 if lab else None for i, lab in enumerate(sp["labels"])]
-    (run / "metrics.json").write_text(json.dumps({"aupimo_per_image": values}))
+    (run / "metrics.json").write_text(json.dumps({"metrics": {"aupimo_per_image": values}}))
     d = load_explorer_data(run)
     for i in range(len(d)):
         own = values[int(d.index[i])]
