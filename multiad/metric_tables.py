@@ -82,5 +82,8 @@ def plot_aupimo(df: pd.DataFrame, ax: Any = None) -> Any:
     ax.set_xlabel("")
     ax.tick_params(axis="x", labelrotation=30)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7, title=None, loc="best")
+    if long.dataset.nunique() > 1:
+        ax.legend(fontsize=7, title=None, loc="best")
+    elif ax.get_legend() is not None:
+        ax.get_legend().remove()  # one dataset: the page's title names it
     return ax
