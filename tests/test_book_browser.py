@@ -470,3 +470,22 @@ def test_book_has_plotly(session: Session, book_dir: Path) -> None:
         finally:
             page.close()
     assert sum(checked.values()) > 0, f"plotly divs in {pages} but none found in the browser"
+
+
+def test_the_teaching_page_shows_its_figures(session: Session, book_dir: Path) -> None:
+    """Multi-AD step by step, executed: its figures (architecture, training, features,
+    receptive fields, SE, MFF, scores) are in the page and render in the browser."""
+    rel = "book/executed/walkthrough.html"
+    if rel not in PAGES:
+        pytest.fail(f"{rel} is not in the build: run make reproduce first")
+    page = session.context.new_page()
+    try:
+        page.goto(session.base + rel, wait_until="load")
+        assert page.evaluate(_JS_IMAGES) == []  # every image loaded
+        sizes = page.evaluate("() => Array.from(document.images)"
+                              ".filter(i => i.src.startsWith('data:') || i.src.includes('.png'))"
+                              ".map(i => i.naturalWidth)")
+        assert len([w for w in sizes if w > 300]) >= 7, sizes
+        assert "Exercises" in page.inner_text("body")
+    finally:
+        page.close()

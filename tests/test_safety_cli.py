@@ -192,7 +192,8 @@ def test_two_trainings_at_once_never_mix_their_files(finished_run, tmp_path):
 
     root, _ = finished_run
     out = tmp_path / "both"
-    a = subprocess.Popen([*CLI, "train", *train_args(root, out, "--seed", "1", "--epochs", "3")],
+    # A trains long enough (6 epochs, ≥ 10 s) that B, started once A holds the lock, meets it
+    a = subprocess.Popen([*CLI, "train", *train_args(root, out, "--seed", "1", "--epochs", "6")],
                          stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not (out / ".multiad-run.lock").exists() or \
