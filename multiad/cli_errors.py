@@ -33,6 +33,7 @@ def is_user_error(exc: BaseException) -> bool:
         return tb is None or tb.tb_frame.f_code.co_filename.startswith(_PACKAGE)
     return True
 
+
 _ADVICE = {
     errno.ENOSPC: "the disk is full. Free space there or choose another --out; files "
                   "already written are complete (they are written atomically)",

@@ -32,7 +32,7 @@ from multiad.explore import save_explorer_data
 from multiad.methods import InferenceModel, get_method
 from multiad.metrics import evaluate_test_set
 from multiad.provenance import provenance, select_device
-from multiad.train import load_trained
+from multiad.train import load_trained, model_file
 from multiad.viz import example_grid, overlay, save_png
 
 
@@ -134,8 +134,7 @@ def evaluate(run_dir: str | Path, *, device: str = "auto", progress: bool = True
     t0 = time.time()
     trained_dir = Path(run_dir)
     run_dir = Path(out_dir) if out_dir is not None else trained_dir
-    if not (trained_dir / "model.pt").exists():  # before a folder is made or locked
-        load_trained(trained_dir)
+    model_file(trained_dir)  # a missing model is said before any folder is made or locked
     with RunLock(claim_run_folder(run_dir), "evaluate"):
         return _evaluate_locked(trained_dir, run_dir, device, progress, max_overlays,
                                 save_maps, model_overrides, t0)

@@ -36,12 +36,14 @@ def plain(obj: Any, where: str = "") -> Any:
     """``obj`` as the safe loader reads it back: str/int/float/bool subclasses, paths and
     NumPy scalars become the plain values; anything else that is not a container or a
     tensor is a bug of the writer and raises ``TypeError``."""
-    if isinstance(obj, torch.Tensor) or obj is None:
+    if isinstance(obj, (torch.Tensor, torch.Size, torch.dtype, torch.device)) or obj is None:
         return obj
     if isinstance(obj, bool):
         return bool(obj)
-    if isinstance(obj, (str, os.PathLike)):
-        return str(obj) if not isinstance(obj, os.PathLike) else os.fspath(obj)
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, str):
+        return str(obj)
     if isinstance(obj, (int, np.integer)):
         return int(obj)
     if isinstance(obj, (float, np.floating)):
@@ -51,8 +53,6 @@ def plain(obj: Any, where: str = "") -> Any:
     if isinstance(obj, (list, tuple)):
         items = [plain(v, f"{where}[{i}]") for i, v in enumerate(obj)]
         return items if isinstance(obj, list) else tuple(items)
-    if isinstance(obj, (torch.Size, torch.dtype, torch.device)):
-        return obj
     raise TypeError(f"{where or 'object'}: {type(obj).__name__} is not plain data; a tensor "
                     "file holds containers, numbers, strings and tensors only")
 

@@ -20,7 +20,16 @@ from multiad.methods import InferenceModel, get_method
 from multiad.torch_files import load_torch, save_torch
 
 __all__ = ["TrainingFailed", "comparable_config", "epoch_order", "is_complete",
-           "load_trained", "save_torch", "train", "train_many"]
+           "load_trained", "model_file", "save_torch", "train", "train_many"]
+
+
+def model_file(run_dir: str | Path) -> Path:
+    """``run_dir``'s ``model.pt``, or ``FileNotFoundError`` saying to train first."""
+    path = Path(run_dir) / "model.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no trained model here. Train first: multiad train "
+                                f"--out {run_dir} ...")
+    return path
 
 
 def load_trained(run_dir: str | Path, device: torch.device | str = "cpu",
@@ -33,10 +42,7 @@ def load_trained(run_dir: str | Path, device: torch.device | str = "cpu",
     fusion, σ); Multi-AD's Ψ is then calibrated from the normal-map statistics the run
     recorded.
     """
-    path = Path(run_dir) / "model.pt"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no trained model here. Train first: multiad train "
-                                f"--out {run_dir} ...")
+    path = model_file(run_dir)
     blob = load_torch(path)
     meta = blob["meta"]
     cfg = RunConfig.from_dict(meta["config"], source=str(path)).validate()

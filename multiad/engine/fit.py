@@ -9,18 +9,17 @@ from pathlib import Path
 
 import torch
 
-from multiad.atomic import atomic_write
 from multiad.backbones import resolve_auto_teacher
 from multiad.config import RunConfig
 from multiad.data import load_split
 from multiad.engine.run_folder import (
-    check_run_dir,
-    is_complete,
+    begin_run,
+    finished_run,
     run_meta,
     save_run,
     set_determinism,
 )
-from multiad.engine.run_lock import RunLock, claim_run_folder, clear_run_files
+from multiad.engine.run_lock import RunLock, claim_run_folder
 from multiad.methods import get_method
 from multiad.provenance import select_device
 
@@ -35,20 +34,14 @@ def fit_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = True,
 
 
 def _fit_locked(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool) -> Path:
-    if resume:
-        check_run_dir(cfg, run_dir)
-        if is_complete(cfg, run_dir):
-            atomic_write(run_dir / "config.yaml", lambda fh: fh.write(cfg.to_yaml()))
-            if progress:
-                print(f"{run_dir / 'model.pt'} is complete; nothing to do")
-            return run_dir / "model.pt"
+    done = finished_run(cfg, run_dir, resume, progress)
+    if done is not None:
+        return done
     device = select_device(cfg.train.device)
     set_determinism(cfg)
     t_start = time.time()
     data, split = load_split(cfg.data, "train", progress, check=True)
-    if not resume:  # a fresh start, once the configuration and the data have been read
-        clear_run_files(run_dir)
-    atomic_write(run_dir / "config.yaml", lambda fh: fh.write(cfg.to_yaml()))
+    begin_run(cfg, run_dir, resume)
     fitter = get_method(cfg.method).impl().build(cfg, device)
     with torch.no_grad():
         fitted = fitter.fit(split.images, progress=progress)

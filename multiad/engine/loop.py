@@ -21,21 +21,20 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from multiad.atomic import atomic_write
 from multiad.backbones import resolve_auto_teacher
 from multiad.config import RunConfig
 from multiad.data import load_split
 from multiad.engine.cuda_rng import own_cuda_rng, using_cuda_rng
 from multiad.engine.fit import fit_run
 from multiad.engine.run_folder import (
-    check_run_dir,
-    is_complete,
+    begin_run,
+    finished_run,
     run_meta,
     save_run,
     set_determinism,
     write_losses,
 )
-from multiad.engine.run_lock import RunLock, claim_run_folder, clear_run_files
+from multiad.engine.run_lock import RunLock, claim_run_folder
 from multiad.engine.teacher_cache import teacher_features
 from multiad.engine.trainer import TrainerBase
 from multiad.engine.validation import VALIDATION_KEYS, HeldOut, hold_out, validate
@@ -122,18 +121,13 @@ def _open_run(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool,
 
 def _open_locked(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool,
                  loaded: dict[tuple[Any, ...], _Shared] | None) -> _Run | Path:
-    if resume:
-        check_run_dir(cfg, run_dir)
+    done = finished_run(cfg, run_dir, resume, progress)
+    if done is not None:
+        return done
     ckpt_path, model_path = run_dir / "checkpoint.pt", run_dir / "model.pt"
     device = select_device(cfg.train.device)
     set_determinism(cfg)
     t_start = time.time()
-
-    if resume and is_complete(cfg, run_dir):
-        atomic_write(run_dir / "config.yaml", lambda fh: fh.write(cfg.to_yaml()))
-        if progress:
-            print(f"{model_path} is complete; nothing to do")
-        return model_path
 
     loaded = {} if loaded is None else loaded
     key = _data_key(cfg)
@@ -141,9 +135,7 @@ def _open_locked(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool,
         data, split = load_split(cfg.data, "train", progress, check=True)
         loaded[key] = _Shared(data, split.images.to(device) if device.type == "cuda"
                               else split.images)
-    if not resume:  # a fresh start, once the configuration and the data have been read
-        clear_run_files(run_dir)
-    atomic_write(run_dir / "config.yaml", lambda fh: fh.write(cfg.to_yaml()))
+    begin_run(cfg, run_dir, resume)
     shared = loaded[key]  # read only: runs index it, never write to it
     data, images = shared.data, shared.images
     trainer = get_method(cfg.method).impl().build(cfg, device)

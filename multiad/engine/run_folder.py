@@ -18,6 +18,7 @@ import torch
 
 from multiad.atomic import atomic_write, write_json
 from multiad.config import RunConfig, RunConfigMismatch
+from multiad.engine.run_lock import clear_run_files
 from multiad.engine.validation import VALIDATION_KEYS
 from multiad.torch_files import save_torch
 
@@ -56,6 +57,33 @@ def check_run_dir(cfg: RunConfig, run_dir: Path) -> None:
             raise RunConfigMismatch(
                 f"{existing}: this run folder holds a run with a different configuration. "
                 "Use another output folder, or --fresh to discard the old run.")
+
+
+def finished_run(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool) -> Path | None:
+    """When resuming: refuse another configuration's folder, and for a run of ``cfg``
+    that is already complete, record the configuration and return its ``model.pt`` (None:
+    there is work to do). Call with the folder's lock held."""
+    if not resume:
+        return None
+    check_run_dir(cfg, run_dir)
+    if not is_complete(cfg, run_dir):
+        return None
+    write_config(cfg, run_dir)
+    if progress:
+        print(f"{run_dir / 'model.pt'} is complete; nothing to do")
+    return run_dir / "model.pt"
+
+
+def begin_run(cfg: RunConfig, run_dir: Path, resume: bool) -> None:
+    """Once the configuration and the data have been read: a fresh start (``resume``
+    False) removes the old run's files; then ``config.yaml`` is written."""
+    if not resume:
+        clear_run_files(run_dir)
+    write_config(cfg, run_dir)
+
+
+def write_config(cfg: RunConfig, run_dir: Path) -> None:
+    atomic_write(run_dir / "config.yaml", lambda fh: fh.write(cfg.to_yaml()))
 
 
 def set_determinism(cfg: RunConfig) -> None:

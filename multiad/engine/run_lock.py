@@ -64,15 +64,13 @@ def claim_run_folder(path: str | Path) -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise NotARunFolder(f"{path}: exists and is not a folder; choose another --out")
-    if path.is_dir() and not (path / MARKER).is_file():
-        entries = sorted(p.name for p in path.iterdir())
-        if entries and not is_run_folder(path):
-            foreign = [e for e in entries if not _is_run_entry(e)]
-            shown = ", ".join(foreign[:4]) + (" …" if len(foreign) > 4 else "")
-            raise NotARunFolder(
-                f"{path}: not a run folder (it holds files multiad did not write: {shown}); "
-                "multiad neither writes into nor deletes such a folder. Choose a new or "
-                "empty --out")
+    if path.is_dir() and any(path.iterdir()) and not is_run_folder(path):
+        foreign = sorted(p.name for p in path.iterdir() if not _is_run_entry(p.name))
+        shown = ", ".join(foreign[:4]) + (" …" if len(foreign) > 4 else "")
+        raise NotARunFolder(
+            f"{path}: not a run folder (it holds files multiad did not write: {shown}); "
+            "multiad neither writes into nor deletes such a folder. Choose a new or "
+            "empty --out")
     path.mkdir(parents=True, exist_ok=True)
     marker = path / MARKER
     if not marker.is_file():

@@ -99,9 +99,7 @@ def average_precision(scores: ArrayLike, labels: ArrayLike,
                       rows: np.ndarray | None = None) -> float:
     """Exact AP of ``scores`` against binary ``labels`` (equals scikit-learn's
     ``average_precision_score``); for N×H×W maps and masks, over all pixels pooled."""
-    c = precision_recall_counts(scores, labels, chunk_pixels, rows=rows)
-    gained = np.diff(np.concatenate([[0], c.tp]))  # positives at each threshold
-    return float(np.sum(gained / c.n_pos * (c.tp / (c.tp + c.fp))))
+    return ap_of(precision_recall_counts(scores, labels, chunk_pixels, rows=rows))
 
 
 def pixel_f1_max_result(anomaly_maps: ArrayLike, masks: ArrayLike,
@@ -110,7 +108,17 @@ def pixel_f1_max_result(anomaly_maps: ArrayLike, masks: ArrayLike,
     """Exact F1-max over all pixels pooled, with its threshold (the highest attaining it),
     precision and recall; equals :func:`multiad.metrics.f1.f1_max_result` on the
     flattened arrays, in bounded memory."""
-    c = precision_recall_counts(anomaly_maps, masks, chunk_pixels, rows=rows)
+    return f1_max_of(precision_recall_counts(anomaly_maps, masks, chunk_pixels, rows=rows))
+
+
+def ap_of(c: PrecisionRecallCounts) -> float:
+    """AP from the curve's counts (the step sum of precision over recall gained)."""
+    gained = np.diff(np.concatenate([[0], c.tp]))  # positives at each threshold
+    return float(np.sum(gained / c.n_pos * (c.tp / (c.tp + c.fp))))
+
+
+def f1_max_of(c: PrecisionRecallCounts) -> F1Result:
+    """F1-max from the curve's counts, at the highest threshold attaining it."""
     f1 = 2.0 * c.tp / (c.tp + c.fp + c.n_pos)
     best = int(np.argmax(f1))  # thresholds descend: the first maximum is the highest
     tp, fp = int(c.tp[best]), int(c.fp[best])

@@ -21,13 +21,20 @@ from multiad.metrics.aupimo import aupimo
 from multiad.metrics.aupro import aupro_result
 from multiad.metrics.auroc import auroc_result
 from multiad.metrics.f1 import f1_max_result
-from multiad.metrics.precision_recall import average_precision, pixel_f1_max_result
+from multiad.metrics.precision_recall import (
+    ap_of,
+    average_precision,
+    f1_max_of,
+    precision_recall_counts,
+)
 
 #: Keys of one metrics block (the overall dict also has ``per_defect``).
 METRIC_KEYS = ("n_images", "n_normal", "n_anomalous", "image_auroc", "image_ap",
                "image_f1_max", "image_f1_threshold", "pixel_auroc", "pixel_ap", "pixel_f1_max",
                "pixel_f1_threshold", "aupro", "aupimo", "mad", "fpr_limit", "n_pixels",
                "n_anomalous_pixels", "n_regions", "skipped")
+#: The metrics a block has only with maps and masks (AUPIMO is computed once, apart).
+PIXEL_METRICS = ("pixel_auroc", "pixel_ap", "pixel_f1_max", "aupro")
 #: The seven metrics the ADer benchmark (arXiv 2406.03262) averages into mAD.
 MAD_KEYS = ("image_auroc", "image_ap", "image_f1_max", "pixel_auroc", "pixel_ap",
             "pixel_f1_max", "aupro")
@@ -131,7 +138,7 @@ def _metrics(scores: np.ndarray, labels: np.ndarray, pix: tuple[Any, Any] | None
     except UndefinedMetricError as e:
         skipped["image_f1_max"] = str(e)
     if pix is None:
-        for k in ("pixel_auroc", "pixel_ap", "pixel_f1_max", "aupro"):
+        for k in PIXEL_METRICS:
             skipped[k] = str(why_no_pixels)
         return out
     maps, masks = pix
@@ -142,15 +149,16 @@ def _metrics(scores: np.ndarray, labels: np.ndarray, pix: tuple[Any, Any] | None
         n_pos = _count_positive(masks, rows)
         why = ("the masks contain no anomalous pixel" if n_pos == 0
                else "the masks contain no normal pixel")
-        for k in ("pixel_auroc", "pixel_ap", "pixel_f1_max", "aupro"):
+        for k in PIXEL_METRICS:
             skipped[k] = why
         out["n_anomalous_pixels"] = n_pos
         return out
     out["pixel_auroc"] = float(pa.auroc)
     out["n_anomalous_pixels"] = int(pa.n_pos)
-    pf1 = pixel_f1_max_result(maps, masks, chunk_pixels, rows=rows)
+    curve = precision_recall_counts(maps, masks, chunk_pixels, rows=rows)  # one pass, two metrics
+    pf1 = f1_max_of(curve)
     out["pixel_f1_max"], out["pixel_f1_threshold"] = pf1.f1, pf1.threshold
-    out["pixel_ap"] = average_precision(maps, masks, chunk_pixels, rows=rows)
+    out["pixel_ap"] = ap_of(curve)
     ap = aupro_result(maps, masks, fpr_limit, chunk_pixels, rows=rows)
     out["aupro"] = float(ap.aupro)
     out["n_regions"] = int(ap.n_regions)
