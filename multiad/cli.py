@@ -25,7 +25,7 @@ EPILOG = """examples:
 def _config_from_args(args: argparse.Namespace) -> RunConfig:
     """The run's configuration: ``--config``, then ``--set``, then the flags; with
     ``--teacher-weights auto`` made concrete (the backbone it chose is what is recorded)."""
-    from multiad.backbones import resolve_auto_teacher
+    from multiad.config import resolve_auto_teacher
 
     cfg = RunConfig.load(args.config) if args.config else RunConfig()
     overrides = []
@@ -67,7 +67,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                         "auto (the backbone's file if it can be had, else the offline "
                         "efficientnet_lite0), or random (tests only; recorded in every result)")
     p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
-                   help="override any config key, e.g. --set model.se=false (repeatable)")
+                   help="override any config key, e.g. --set multiad.se=false (repeatable)")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--fresh", action="store_true",
                    help="discard an existing run in --out instead of resuming it")

@@ -1,13 +1,14 @@
 """Run configuration: every switch of METHOD_SPEC (and of each method) in one object.
 
 A ``RunConfig`` names its ``method`` (``multiad`` by default; ``multiad.methods``) and has
-sections: ``data``, ``teacher`` (the frozen backbone every method builds on), ``model``
-(Multi-AD's own switches), ``train`` (the schedule and how it runs) and one section per
-other method. It round-trips through YAML/JSON, rejects unknown keys with a message that
-names them, and takes overrides such as ``model.se=false`` or ``method=padim`` (values
-parsed as YAML) from the command line. ``validate()`` returns the concrete configuration:
-what a run leaves to its method (the teacher's backbone, the schedule) filled in with that
-method's reference values.
+sections: ``data``, ``teacher`` (the frozen backbone every method builds on), ``train``
+(the schedule and how it runs), and one section per registered method, named after it
+(``multiad``: Multi-AD's own switches; ``padim``, …; a plugin's too): this file names no
+method, the registry (``multiad.methods.registry``) supplies them. It round-trips through
+YAML/JSON, rejects unknown keys with a message that names them, and takes overrides such
+as ``multiad.se=false`` or ``method=padim`` (values parsed as YAML) from the command line.
+``validate()`` returns the concrete configuration: what a run leaves to its method (the
+teacher's backbone, the schedule) filled in with that method's reference values.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import dataclasses
 import functools
 import re
 import typing
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -23,14 +25,8 @@ from typing import Any
 import pydantic
 import yaml
 
-from multiad.methods.mhkd.config import MHKDConfig
-from multiad.methods.mkd.config import MKDConfig
-from multiad.methods.padim.config import PadimConfig
-from multiad.methods.patchcore.config import PatchCoreConfig
-from multiad.methods.rd4ad.config import RD4ADConfig
-from multiad.methods.simplenet.config import SimpleNetConfig
-from multiad.methods.skip_ts.config import SkipTSConfig
-from multiad.methods.stfpm.config import STFPMConfig
+from multiad.backbones import BACKBONES, auto_backbone, get_spec
+from multiad.methods.registry import all_methods, get_method
 
 
 class RunConfigMismatch(RuntimeError):
@@ -70,31 +66,6 @@ class TeacherConfig:
 
 
 @dataclass
-class ModelConfig:
-    """Multi-AD's architecture and map switches (METHOD_SPEC §3–§7); Table 4 = se,
-    discriminator, mff."""
-
-    se: bool = True
-    se_reduction: int = 16
-    dilation_rates: tuple[int, int, int, int] = (1, 2, 4, 8)
-    fusion: bool = True
-    discriminator: bool = True
-    d_stages: tuple[int, ...] = (4,)
-    d_dropout: float = 0.3
-    # λ of Eq. 12, which the paper leaves open: "balanced" sets it every step so that the
-    # adversarial gradient at the features D sees is ``adv_ratio`` times L_G's there
-    # (loss.balanced_lambda); "fixed" uses ``lambda_adv`` as is (the first choice, 0.1)
-    lambda_rule: str = "balanced"
-    adv_ratio: float = 0.1
-    lambda_adv: float = 0.1
-    d_lr: float | None = None  # D's Adam learning rate; None → S's (train.lr)
-    mff: bool = True
-    mff_relu: bool = True
-    map_fusion: str = "sum"  # "sum" (Eq. 14) or "product" (anomalib STFPM / BMAD RD)
-    sigma: float = 4.0
-
-
-@dataclass
 class TrainConfig:
     """The schedule and how it runs. ``None`` leaves a value to the method's reference
     schedule (``validate`` fills it in; Multi-AD, paper §4: 250 epochs, batch 16, Adam
@@ -127,49 +98,93 @@ class TrainConfig:
     keep_checkpoint: bool = False
 
 
-SECTIONS: dict[str, type] = {"data": DataConfig, "teacher": TeacherConfig,
-                             "model": ModelConfig, "train": TrainConfig,
-                             "padim": PadimConfig, "patchcore": PatchCoreConfig,
-                             "stfpm": STFPMConfig, "rd4ad": RD4ADConfig,
-                             "simplenet": SimpleNetConfig, "mkd": MKDConfig,
-                             "skip_ts": SkipTSConfig, "mhkd": MHKDConfig}
-# keys that moved between sections; old run folders' configs still load
-MOVED_KEYS = {("model", "backbone"): ("teacher", "backbone"),
-              ("model", "teacher_weights"): ("teacher", "weights")}
+CORE_SECTIONS: dict[str, type] = {"data": DataConfig, "teacher": TeacherConfig,
+                                  "train": TrainConfig}
+
+
+def default_method() -> str:
+    """The package's main method: the registered one of lowest ``order``."""
+    return next(iter(all_methods()))
+
+
+def renamed_sections() -> dict[str, str]:
+    """Old section names of today's method sections (a method's ``former_sections``):
+    configurations of earlier versions still load."""
+    return {old: m.section for m in all_methods().values() for old in m.former_sections}
+
+
+def moved_keys() -> dict[tuple[str, str], tuple[str, str]]:
+    """(section, key) of earlier versions → where the key is today (a method's
+    ``moved_keys``, under its section's former names too)."""
+    out = {}
+    for m in all_methods().values():
+        for key, target in m.moved_keys.items():
+            new = tuple(target.split("."))
+            for sec in (m.section, *m.former_sections):
+                out[(sec, key)] = new
+    return out
+
+
+def method_sections() -> dict[str, type]:
+    """Every registered method's section (its name) and settings class."""
+    return {m.section: m.Config for m in all_methods().values()}
+
+
+def section_types() -> dict[str, type]:
+    """Every section of a run configuration: the core ones, then the methods'."""
+    return {**CORE_SECTIONS, **method_sections()}
+
+
+def _default_sections() -> dict[str, Any]:
+    return {name: kind() for name, kind in method_sections().items()}
 
 
 @dataclass
 class RunConfig:
-    method: str = "multiad"
+    """One run's configuration. ``cfg.<method>`` (e.g. ``cfg.padim``) is that method's
+    section, held in ``sections``."""
+
+    method: str = field(default_factory=default_method)
     data: DataConfig = field(default_factory=DataConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    padim: PadimConfig = field(default_factory=PadimConfig)
-    patchcore: PatchCoreConfig = field(default_factory=PatchCoreConfig)
-    stfpm: STFPMConfig = field(default_factory=STFPMConfig)
-    rd4ad: RD4ADConfig = field(default_factory=RD4ADConfig)
-    simplenet: SimpleNetConfig = field(default_factory=SimpleNetConfig)
-    mkd: MKDConfig = field(default_factory=MKDConfig)
-    skip_ts: SkipTSConfig = field(default_factory=SkipTSConfig)
-    mhkd: MHKDConfig = field(default_factory=MHKDConfig)
+    sections: dict[str, Any] = field(default_factory=_default_sections, repr=False)
 
-    def to_dict(self) -> dict[str, Any]:
-        return _plain(asdict(self))
+    def __getattr__(self, name: str) -> Any:
+        sections = self.__dict__.get("sections")
+        if sections is not None and name in sections:
+            return sections[name]
+        raise AttributeError(f"RunConfig has no attribute or section {name!r}")
+
+    def with_section(self, name: str, value: Any) -> RunConfig:
+        """A copy with method section ``name`` replaced by ``value``."""
+        return dataclasses.replace(self, sections={**self.sections, name: value})
+
+    def to_dict(self, own_section_only: bool = False) -> dict[str, Any]:
+        """The configuration as plain data; ``own_section_only``: of the method sections,
+        only the run's own method's (what a run folder records)."""
+        core = {"method": self.method, "data": asdict(self.data),
+                "teacher": asdict(self.teacher), "train": asdict(self.train)}
+        sections = {k: asdict(v) for k, v in self.sections.items()
+                    if not own_section_only or k == self.method}
+        return _plain({**core, **sections})
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "config") -> RunConfig:
-        d = _moved(d)
-        unknown = set(d) - set(SECTIONS) - {"method"}
+        d = _moved(d, source)
+        kinds = section_types()
+        unknown = set(d) - set(kinds) - {"method"}
         if unknown:
             raise ValueError(f"{source}: unknown section(s) {sorted(unknown)}; "
-                             f"expected method, {', '.join(SECTIONS)}")
-        sections = {name: _build(kind, d.get(name) or {}, f"{source}: {name}")
-                    for name, kind in SECTIONS.items()}
-        return cls(method=str(d.get("method") or "multiad"), **sections)
+                             f"expected method, {', '.join(kinds)} (a method's section is "
+                             "there while its package is installed)")
+        built = {name: _build(kind, d.get(name) or {}, f"{source}: {name}")
+                 for name, kind in kinds.items()}
+        core = {name: built.pop(name) for name in CORE_SECTIONS}
+        return cls(method=str(d.get("method") or default_method()), **core, sections=built)
 
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+    def to_yaml(self, own_section_only: bool = False) -> str:
+        return yaml.safe_dump(self.to_dict(own_section_only), sort_keys=False)
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
@@ -183,25 +198,28 @@ class RunConfig:
     def with_overrides(self, overrides: list[str]) -> RunConfig:
         """Apply ``section.key=value`` (or ``method=name``) overrides, values parsed as YAML."""
         d = self.to_dict()
+        kinds, moved, renamed = section_types(), moved_keys(), renamed_sections()
         for item in overrides:
             key, sep, raw = item.partition("=")
             parts = key.strip().split(".")
             if sep and parts == ["method"]:
                 d["method"] = str(_yaml_value(raw))
                 continue
-            if sep and len(parts) == 2 and tuple(parts) in MOVED_KEYS:
-                parts = list(MOVED_KEYS[tuple(parts)])
-            if not sep or len(parts) != 2 or parts[0] not in SECTIONS:
+            if sep and len(parts) == 2 and tuple(parts) in moved:
+                parts = list(moved[tuple(parts)])
+            if sep and len(parts) == 2 and parts[0] in renamed:
+                parts[0] = _renamed(parts[0], renamed, f"override {item!r}")
+            if not sep or len(parts) != 2 or parts[0] not in kinds:
                 raise ValueError(f"override {item!r}: expected section.key=value with section "
-                                 f"{', '.join(SECTIONS)} (e.g. model.se=false), or method=NAME")
+                                 f"{', '.join(kinds)} (e.g. multiad.se=false), or method=NAME")
             if parts[1] not in d[parts[0]]:
                 raise ValueError(f"override {item!r}: {parts[0]} has no key {parts[1]!r}; "
-                                 f"known: {', '.join(d[parts[0]])}")
+                                 f"known: {', '.join(d[parts[0]]) or 'none'}")
             try:
                 value = _yaml_value(raw)
             except ValueError as exc:
                 raise ValueError(f"override {item!r}: {exc}") from None
-            hint = _field_types(SECTIONS[parts[0]])[parts[1]]
+            hint = _field_types(kinds[parts[0]])[parts[1]]
             if hint in (str, str | None) and value is not None and not isinstance(value, str):
                 value = raw.strip()  # text as typed: a category "01" stays "01"
             d[parts[0]][parts[1]] = value
@@ -210,9 +228,6 @@ class RunConfig:
     def validate(self) -> RunConfig:
         """Check every value and return the concrete configuration: the method's reference
         backbone and schedule where this one leaves them open (``None``)."""
-        from multiad.backbones import BACKBONES, get_spec
-        from multiad.methods import get_method
-
         spec = get_method(self.method)
         if self.data.kind not in DATA_KINDS:
             raise ValueError(f"data.kind {self.data.kind!r} unknown; use one of {DATA_KINDS}")
@@ -233,16 +248,8 @@ class RunConfig:
             if value is not None and (value <= 0 if low is None else value < low):
                 bound = "> 0" if low is None else f"≥ {low}"
                 raise ValueError(f"train.{key} = {value}: expected {bound}")
-        if self.model.map_fusion not in ("sum", "product"):
-            raise ValueError("model.map_fusion must be 'sum' or 'product'")
-        if any(s not in (1, 2, 3, 4) for s in self.model.d_stages):
-            raise ValueError("model.d_stages lists stages 1..4")
         if not 0.0 <= self.train.holdout < 1.0 or self.train.validate_every < 1:
             raise ValueError("train.holdout must be in [0, 1) and train.validate_every ≥ 1")
-        if self.model.lambda_rule not in ("balanced", "fixed"):
-            raise ValueError("model.lambda_rule must be 'balanced' or 'fixed'")
-        if self.model.adv_ratio < 0 or self.model.lambda_adv < 0:
-            raise ValueError("model.adv_ratio and model.lambda_adv must be ≥ 0")
         if self.train.compile_mode not in COMPILE_MODES:
             raise ValueError(f"train.compile_mode {self.train.compile_mode!r} unknown; use one "
                              f"of {', '.join(COMPILE_MODES)} (the step's CUDA graph is the "
@@ -262,11 +269,23 @@ class RunConfig:
             train=dataclasses.replace(self.train, **schedule))
         # a method's section may check itself and fill dataset-dependent defaults
         # (MKD's λ); every section is resolved so a switched method stays valid too
-        for name in SECTIONS:
-            section = getattr(out, name)
+        for name, section in self.sections.items():
             if hasattr(section, "resolved"):
-                out = dataclasses.replace(out, **{name: section.resolved(out)})
+                out = out.with_section(name, section.resolved(out))
         return out
+
+
+def resolve_auto_teacher(cfg: RunConfig) -> RunConfig:
+    """``teacher.weights=auto`` made concrete before a run is written down: the configured
+    backbone (the method's reference when none is set) with its pretrained weights when
+    they can be had, else the pretrained offline backbone, with a warning
+    (:func:`multiad.backbones.auto_backbone`). A random teacher is never chosen here."""
+    if cfg.teacher.weights != "auto":
+        return cfg
+    cfg = cfg.validate()  # the method's reference backbone, when none is set
+    backbone = auto_backbone(cfg.teacher.backbone)
+    return dataclasses.replace(cfg, teacher=dataclasses.replace(
+        cfg.teacher, backbone=backbone, weights="imagenet"))
 
 
 _EXPONENT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
@@ -286,16 +305,32 @@ def _yaml_value(raw: str) -> Any:
     return value
 
 
-def _moved(d: dict[str, Any]) -> dict[str, Any]:
-    """``d`` with keys of older configurations in their sections of today (MOVED_KEYS)."""
+def _moved(d: dict[str, Any], source: str) -> dict[str, Any]:
+    """``d`` with keys and sections of older configurations where they are today
+    (``moved_keys``, ``renamed_sections``)."""
     d = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
-    for (old_sec, old_key), (new_sec, new_key) in MOVED_KEYS.items():
+    renamed = renamed_sections()
+    for (old_sec, old_key), (new_sec, new_key) in moved_keys().items():
         if isinstance(d.get(old_sec), dict) and old_key in d[old_sec]:
             value = d[old_sec].pop(old_key)
             d.setdefault(new_sec, {})
             d[new_sec] = dict(d[new_sec] or {})
             d[new_sec].setdefault(new_key, value)
+    for old in renamed:
+        if old in d:
+            new = _renamed(old, renamed, source)
+            if new in d:
+                raise ValueError(f"{source}: sections {old!r} and {new!r} are one section "
+                                 f"({old!r} is its old name); keep {new!r} only")
+            d[new] = d.pop(old)
     return d
+
+
+def _renamed(old: str, renamed: dict[str, str], where: str) -> str:
+    new = renamed[old]
+    warnings.warn(f"{where}: section {old!r} is now called {new!r} (read as {new!r}; "
+                  f"write {new}.KEY from now on)", FutureWarning, stacklevel=3)
+    return new
 
 
 def _plain(obj: Any) -> Any:
@@ -326,8 +361,8 @@ def _build(cls: type, d: dict[str, Any], where: str) -> Any:
     """A section from a mapping: every key known, every value of its field's type (lists
     become tuples where the field is a tuple); a wrong one is a one-line ``ValueError``
     naming the key, the value and the type expected."""
-    names = {f.name for f in fields(cls)}
-    unknown = set(d) - names
+    names = [f.name for f in fields(cls)]
+    unknown = set(d) - set(names)
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; known: {', '.join(names)}")
     kwargs = {}

@@ -176,7 +176,7 @@ def _evaluate_locked(trained_dir: Path, run_dir: Path, device: str, progress: bo
         "run": str(run_dir),
         "trained_in": str(trained_dir),
         "model_overrides": dict(model_overrides or {}),
-        "config": cfg.to_dict(),
+        "config": cfg.to_dict(own_section_only=True),
         "teacher": meta["teacher"],
         "seed": cfg.train.seed,
         "epochs_trained": meta["epochs"],

@@ -113,7 +113,7 @@ class RunMaps:
         trained = Path(metrics.get("trained_in") or self.run)
         meta = json.loads((trained / "train.json").read_text())
         self.spec = get_method(self.cfg.method)
-        self.combine = self.spec.impl().combiner(self.cfg, meta)
+        self.combine = self.spec.combiner(self.cfg, meta)
         maps_file = self.run / "maps.npz"
         if not maps_file.exists():
             raise FileNotFoundError(f"{maps_file}: missing — this run was evaluated without "

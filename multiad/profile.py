@@ -54,9 +54,13 @@ class DatasetPage:
     jobs: list[Job]
 
 
+# the method the ablation pages vary (Table 4 is Multi-AD's): its section's switches
+ABLATED = "multiad"
+
+
 @dataclass
 class Setting:
-    """One row of an ablation: a name and the ``model.*`` switches it changes."""
+    """One row of an ablation: a name and the ``multiad.*`` switches it changes."""
 
     id: str
     label: str
@@ -67,13 +71,13 @@ class Setting:
         """(switches that change training, switches that act after training only)."""
         from multiad.methods import get_method
 
-        eval_only = get_method("multiad").eval_only_keys  # the ablations are Multi-AD's
+        eval_only = get_method(ABLATED).eval_only_keys
         train_set, eval_set = {}, {}
         for key, value in self.set.items():
             section, _, name = key.partition(".")
-            if section != "model":
+            if section != ABLATED:
                 raise ValueError(f"ablation setting {self.id!r}: {key} — settings change "
-                                 "model.* switches only")
+                                 f"{ABLATED}.* switches only")
             (eval_set if name in eval_only else train_set)[name] = value
         return train_set, eval_set
 
@@ -96,26 +100,26 @@ def table4_settings() -> list[Setting]:
         se, d, mff = (r[k] == "1" for k in ("se_block", "discriminator", "mff"))
         label = " + ".join(n for n, on in (("SE", se), ("D", d), ("MFF", mff)) if on) or "none"
         out.append(Setting(id=f"study{r['study']}", label=label, study=int(r["study"]),
-                           set={"model.se": se, "model.discriminator": d, "model.mff": mff}))
+                           set={"multiad.se": se, "multiad.discriminator": d, "multiad.mff": mff}))
     return out
 
 
 # Our switches beyond Table 4 (METHOD_SPEC's open points); "full" is the reference row.
 EXTENDED_SETTINGS = [
     Setting("full", "Multi-AD as specified", {}),
-    Setting("no-dilation", "no dilation (rates 1,1,1,1)", {"model.dilation_rates": [1, 1, 1, 1]}),
-    Setting("no-fusion", "no student feature fusion", {"model.fusion": False}),
+    Setting("no-dilation", "no dilation (rates 1,1,1,1)", {"multiad.dilation_rates": [1, 1, 1, 1]}),
+    Setting("no-fusion", "no student feature fusion", {"multiad.fusion": False}),
     Setting("lambda-fixed-0.1", "λ = 0.1 fixed (the first choice)",
-            {"model.lambda_rule": "fixed", "model.lambda_adv": 0.1}),
-    Setting("lambda-fixed-0.01", "λ = 0.01 fixed", {"model.lambda_rule": "fixed",
-                                                    "model.lambda_adv": 0.01}),
-    Setting("ratio-1", "balanced λ, r = 1", {"model.adv_ratio": 1.0}),
-    Setting("sigma-2", "σ = 2 (smoothing)", {"model.sigma": 2.0}),
-    Setting("sigma-8", "σ = 8 (smoothing)", {"model.sigma": 8.0}),
-    Setting("mff-no-relu", "Ψ without ReLU (standardise only)", {"model.mff_relu": False}),
-    Setting("raw-sum", "no Ψ, sum of raw maps", {"model.mff": False}),
-    Setting("raw-product", "no Ψ, product of raw maps", {"model.mff": False,
-                                                        "model.map_fusion": "product"}),
+            {"multiad.lambda_rule": "fixed", "multiad.lambda_adv": 0.1}),
+    Setting("lambda-fixed-0.01", "λ = 0.01 fixed", {"multiad.lambda_rule": "fixed",
+                                                    "multiad.lambda_adv": 0.01}),
+    Setting("ratio-1", "balanced λ, r = 1", {"multiad.adv_ratio": 1.0}),
+    Setting("sigma-2", "σ = 2 (smoothing)", {"multiad.sigma": 2.0}),
+    Setting("sigma-8", "σ = 8 (smoothing)", {"multiad.sigma": 8.0}),
+    Setting("mff-no-relu", "Ψ without ReLU (standardise only)", {"multiad.mff_relu": False}),
+    Setting("raw-sum", "no Ψ, sum of raw maps", {"multiad.mff": False}),
+    Setting("raw-product", "no Ψ, product of raw maps", {"multiad.mff": False,
+                                                        "multiad.map_fusion": "product"}),
 ]
 ABLATION_TITLES = {"table4": "Table 4: ablation of SE, D and MFF",
                    "extended": "Extended ablation: our switches"}
@@ -183,8 +187,7 @@ class Profile:
                    extra: dict[str, Any] | None = None) -> Any:
         """The ``RunConfig`` of one run of this profile, validated, with
         ``teacher.weights=auto`` made concrete (the backbone it falls back to is recorded)."""
-        from multiad.backbones import resolve_auto_teacher
-        from multiad.config import RunConfig
+        from multiad.config import RunConfig, resolve_auto_teacher
 
         cfg = RunConfig().with_overrides(self.overrides(job, seed, device, extra)).validate()
         return resolve_auto_teacher(cfg)

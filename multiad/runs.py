@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from multiad.profile import Ablation, Job, Profile, Setting, yaml_value
+from multiad.profile import ABLATED, Ablation, Job, Profile, Setting, yaml_value
 
 
 class Training(NamedTuple):
@@ -145,8 +145,8 @@ def run_ablation(profile: Profile, ablation: Ablation, setting: Setting, job: Jo
 def _ablation_switches(profile: Profile, setting: Setting, job: Job, seed: int,
                        device: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The setting's (training, post-training) switches that differ from the profile's."""
-    base = profile.run_config(job, seed, device).to_dict()["model"]
-    new = profile.run_config(job, seed, device, setting.set).to_dict()["model"]
+    base = profile.run_config(job, seed, device).to_dict()[ABLATED]
+    new = profile.run_config(job, seed, device, setting.set).to_dict()[ABLATED]
     train_set, eval_set = ({k: v for k, v in part.items() if new[k] != base[k]}
                            for part in setting.split())
     return train_set, eval_set
@@ -161,7 +161,7 @@ def ablation_training(profile: Profile, setting: Setting, job: Job, seed: int,
     if not train_set:
         return job_training(profile, job, seed, results_dir, device)
     cfg = profile.run_config(job, seed, device,
-                             {f"model.{k}": v for k, v in train_set.items()})
+                             {f"{ABLATED}.{k}": v for k, v in train_set.items()})
     return Training(cfg, trained_dir(results_dir, train_set, job, seed), job)
 
 

@@ -56,5 +56,5 @@ def load_trained(run_dir: str | Path, device: torch.device | str = "cpu",
     if overrides:
         cfg = cfg.with_overrides([f"{spec.section}.{k}={v}"
                                   for k, v in overrides.items()]).validate()
-    model = spec.impl().load(cfg, blob, recalibrate=bool(overrides))
+    model = spec.load(cfg, blob, recalibrate=bool(overrides))
     return model.to(device).eval(), cfg, meta

@@ -60,6 +60,7 @@ def resumed_equals_uninterrupted(tmp_path: Path):
     to the next (never more than a last bit)."""
     import torch
 
+    from multiad.torch_files import load_torch
     from multiad.train import load_trained, train
 
     class Stop(Exception):
@@ -78,8 +79,8 @@ def resumed_equals_uninterrupted(tmp_path: Path):
             train(cfg.with_overrides(["train.epochs=1", "train.keep_checkpoint=true"]),
                   tmp_path / "split", progress=False)
         train(cfg, tmp_path / "split", progress=False)  # resumes after epoch 1
-        a = torch.load(tmp_path / "full" / "model.pt", weights_only=False)
-        b = torch.load(tmp_path / "split" / "model.pt", weights_only=False)
+        a = load_torch(tmp_path / "full" / "model.pt")
+        b = load_torch(tmp_path / "split" / "model.pt")
         for key in (k for k in a if k != "meta"):
             for name, v in a[key].items():
                 if not isinstance(v, torch.Tensor):

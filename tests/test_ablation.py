@@ -56,9 +56,10 @@ def table4_done(tiny_profile):
 def test_table4_settings_follow_the_paper():
     settings = table4_settings()
     assert [s.study for s in settings] == list(range(1, 9))
-    assert settings[0].set == {"model.se": True, "model.discriminator": True, "model.mff": True}
+    assert settings[0].set == {"multiad.se": True, "multiad.discriminator": True,
+                               "multiad.mff": True}
     assert settings[-1].label == "none"
-    assert Setting("x", "x", {"model.sigma": 2.0, "model.se": False}).split() == (
+    assert Setting("x", "x", {"multiad.sigma": 2.0, "multiad.se": False}).split() == (
         {"se": False}, {"sigma": 2.0})
 
 
@@ -73,8 +74,8 @@ def test_mff_rows_share_one_training(tiny_profile, table4_done):
     assert table4_done["study3"]["trained_in"] == table4_done["study4"]["trained_in"] == str(no_d)
     trained = sorted(p.parents[2].name for p in (res / "trained").glob("*/*/seed0/model.pt"))
     assert trained == ["discriminator=false"]
-    assert table4_done["study2"]["config"]["model"]["mff"] is False
-    assert table4_done["study4"]["config"]["model"]["discriminator"] is False
+    assert table4_done["study2"]["config"]["multiad"]["mff"] is False
+    assert table4_done["study4"]["config"]["multiad"]["discriminator"] is False
     assert not (ablation_dir(res, "table4", "study2", job, 0) / "model.pt").exists()
 
 
@@ -106,7 +107,7 @@ def test_a_small_dataset_page_fills_its_group_with_ablation_students(tiny_profil
     # the tiny profile's ablation rows need one more student: D off (studies 3 and 4)
     assert [t.dir for t in four] == [run_dir(tmp_path, job, 0),
                                      trained_dir(tmp_path, {"discriminator": False}, job, 0)]
-    assert four[1].cfg.model.discriminator is False
+    assert four[1].cfg.multiad.discriminator is False
 
 
 def test_a_run_failing_ahead_is_left_to_its_own_cell(tiny_profile, tmp_path, capsys):
@@ -168,7 +169,7 @@ def test_table4_and_extended_tables(tiny_profile, table4_done):
     assert ext.set_index("setting").loc["full", "Δ image"] == "—"
     product = json.loads((ablation_dir(res, "extended", "raw-product", prof.jobs["tex"], 0)
                           / "metrics.json").read_text())
-    assert product["config"]["model"]["map_fusion"] == "product"
+    assert product["config"]["multiad"]["map_fusion"] == "product"
 
 
 def test_figure_rules_and_panels(tiny_profile, table4_done, tmp_path):

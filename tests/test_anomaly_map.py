@@ -116,11 +116,11 @@ def test_predict_keeps_maps_float32_under_bf16_autocast():
     """The networks may run in bf16; Ψ, the fusion, G_σ and the score stay float32, so the
     smoothed map is the float32 function of the layer maps (Eqs. 14–15), not a bf16 one."""
     from multiad.backbones import build_backbone
-    from multiad.config import ModelConfig
+    from multiad.config import RunConfig
     from multiad.methods.multiad.torch_model import MultiADModel
 
     torch.manual_seed(0)
-    model = MultiADModel(ModelConfig(), build_backbone("wide_resnet50_2", "random")).eval()
+    model = MultiADModel(RunConfig(), build_backbone("wide_resnet50_2", "random")).eval()
     model.mff.calibrate([(0.5, 0.01), (0.4, 0.02), (0.3, 0.03), (0.2, 0.04)])
     x = torch.randn(2, 3, 64, 64)
     with torch.autocast("cpu", dtype=torch.bfloat16):

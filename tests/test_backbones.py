@@ -14,11 +14,10 @@ from multiad.backbones import (
     build_backbone,
     get_spec,
     resolve,
-    resolve_auto_teacher,
     sha256_of,
 )
 from multiad.backbones.efficientnet_lite import classifier
-from multiad.config import ModelConfig, RunConfig
+from multiad.config import RunConfig, resolve_auto_teacher
 from multiad.methods.multiad.student_efficientnet import SEDilatedEfficientNetLite
 
 LITE = ("efficientnet_lite0", "efficientnet_lite2")
@@ -192,7 +191,7 @@ def test_lite_student_with_teacher_weights_computes_the_teachers_features():
 def test_multiad_model_uses_the_backbones_channels():
     from multiad.methods.multiad.torch_model import MultiADModel
 
-    m = MultiADModel(ModelConfig(), build_backbone(OFFLINE_BACKBONE, "imagenet")).eval()
+    m = MultiADModel(RunConfig(), build_backbone(OFFLINE_BACKBONE, "imagenet")).eval()
     t, s = m(torch.randn(1, 3, 64, 64))
     assert [f.shape for f in t] == [f.shape for f in s]
     assert [f.shape[1] for f in t] == [24, 40, 112, 320]

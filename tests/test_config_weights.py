@@ -6,12 +6,12 @@ from multiad.config import RunConfig
 
 
 def test_config_roundtrip_yaml(tmp_path):
-    cfg = RunConfig().with_overrides(["model.se=false", "train.betas=[0.5, 0.9]",
+    cfg = RunConfig().with_overrides(["multiad.se=false", "train.betas=[0.5, 0.9]",
                                       "data.category=null"])
     p = tmp_path / "c.yaml"
     p.write_text(cfg.to_yaml())
     back = RunConfig.load(p)
-    assert back == cfg and back.model.se is False and back.train.betas == (0.5, 0.9)
+    assert back == cfg and back.multiad.se is False and back.train.betas == (0.5, 0.9)
 
 
 def test_an_exponent_without_a_dot_is_a_number():
@@ -21,9 +21,9 @@ def test_an_exponent_without_a_dot_is_a_number():
 
 
 @pytest.mark.parametrize("bad,msg", [
-    (["model.nope=1"], "no key 'nope'"),
+    (["multiad.nope=1"], "no key 'nope'"),
     (["nope.x=1"], "section.key=value"),
-    (["model.se"], "section.key=value"),
+    (["multiad.se"], "section.key=value"),
 ])
 def test_config_override_errors(bad, msg):
     with pytest.raises(ValueError, match=msg):
@@ -32,8 +32,8 @@ def test_config_override_errors(bad, msg):
 
 def test_config_file_unknown_key_names_file(tmp_path):
     p = tmp_path / "c.yaml"
-    p.write_text("model:\n  se_block: true\n")
-    with pytest.raises(ValueError, match=r"c\.yaml: model: unknown key\(s\) \['se_block'\]"):
+    p.write_text("multiad:\n  se_block: true\n")
+    with pytest.raises(ValueError, match=r"c\.yaml: multiad: unknown key\(s\) \['se_block'\]"):
         RunConfig.load(p)
 
 
@@ -41,7 +41,7 @@ def test_config_validate():
     with pytest.raises(ValueError, match="data.kind"):
         RunConfig().with_overrides(["data.kind=imagenet"]).validate()
     with pytest.raises(ValueError, match="map_fusion"):
-        RunConfig().with_overrides(["model.map_fusion=max"]).validate()
+        RunConfig().with_overrides(["multiad.map_fusion=max"]).validate()
     with pytest.raises(ValueError, match="teacher.backbone 'vit' unknown.*efficientnet_lite0"):
         RunConfig().with_overrides(["teacher.backbone=vit"]).validate()
     with pytest.raises(ValueError, match="method 'nope' unknown; use one of multiad"):

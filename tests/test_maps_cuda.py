@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from multiad.backbones import build_backbone
-from multiad.config import ModelConfig
+from multiad.config import RunConfig
 from multiad.gaussian import gaussian_blur
 from multiad.methods.multiad.anomaly_map import fuse_maps, image_score
 from multiad.methods.multiad.torch_model import MultiADModel
@@ -18,7 +18,7 @@ def test_predict_on_cuda_under_bf16_matches_float32_maps_on_cpu():
     """The GPU's smoothed map and score are the float32 functions of its layer maps: the
     same numbers the CPU computes from those maps (no bf16, no TF32 rounding)."""
     torch.manual_seed(0)
-    model = MultiADModel(ModelConfig(), build_backbone("wide_resnet50_2", "random")).eval()
+    model = MultiADModel(RunConfig(), build_backbone("wide_resnet50_2", "random")).eval()
     model.mff.calibrate([(0.5, 0.01), (0.4, 0.02), (0.3, 0.03), (0.2, 0.04)])
     model.cuda()
     x = torch.randn(4, 3, 256, 256, device="cuda")

@@ -230,12 +230,12 @@ def test_teacher_feature_caches_are_never_shared_across_methods(offline_config):
     keys = {}
     for method in ("rd4ad", "skip_ts", "simplenet", "mhkd"):
         cfg = offline_config(method, *TINY).validate()
-        keys[method] = get_method(method).impl().build(cfg, torch.device("cpu")
+        keys[method] = get_method(method).build(cfg, torch.device("cpu")
                                                        ).teacher_cache_key()
     assert keys["rd4ad"] == keys["skip_ts"]  # same teacher, same forward: one cache
     assert len({keys["rd4ad"], keys["simplenet"], keys["mhkd"]}) == 3
     # MKD's features depend on its input setting ([0, 1] images or the teacher's norm)
-    mkd = [get_method("mkd").impl().build(offline_config("mkd", f"mkd.input={v}").validate(),
+    mkd = [get_method("mkd").build(offline_config("mkd", f"mkd.input={v}").validate(),
                                           torch.device("cpu")).teacher_cache_key()
            for v in ("unnormalized", "teacher")]
     assert mkd[0] != mkd[1]

@@ -15,6 +15,7 @@ from multiad.config import RunConfig
 from multiad.methods.mkd.loss import mkd_loss, per_image_loss
 from multiad.methods.mkd.saliency import GuidedReLU, grayscale, minmax
 from multiad.methods.mkd.torch_model import Cloner, MKDModel
+from multiad.torch_files import load_torch
 
 
 def _pairs(seed: int = 0):
@@ -194,8 +195,8 @@ def test_mkd_resume_equals_an_uninterrupted_run(offline_config, tmp_path):
     train(cfg.with_overrides(["train.epochs=1", "train.keep_checkpoint=true"]),
           tmp_path / "split", progress=False)
     train(cfg, tmp_path / "split", progress=False)
-    a = torch.load(tmp_path / "full" / "model.pt", weights_only=False)
-    b = torch.load(tmp_path / "split" / "model.pt", weights_only=False)
+    a = load_torch(tmp_path / "full" / "model.pt")
+    b = load_torch(tmp_path / "split" / "model.pt")
     for name, v in a["student"].items():
         torch.testing.assert_close(v, b["student"][name], rtol=0, atol=0)
     model, back, meta = load_trained(tmp_path / "full")

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from scipy.spatial.distance import mahalanobis
 
-from multiad.methods.padim.method import pack, unpack
+from multiad.methods.padim.fitter import pack, unpack
 from multiad.methods.padim.torch_model import GaussianStats, channel_subset, embed
 
 

@@ -145,7 +145,7 @@ def test_a_student_the_loss_never_reached_falls_below_the_floor(trained, tmp_pat
     def untrained(run_dir, device="cpu", model_overrides=None):
         model, cfg, meta = real(run_dir, device, model_overrides)
         torch.manual_seed(0)
-        model.student = build_student(cfg.model, model.teacher).to(device).eval()
+        model.student = build_student(cfg.multiad, model.teacher).to(device).eval()
         return model, cfg, meta
 
     monkeypatch.setattr(evaluate_mod, "load_trained", untrained)
@@ -174,7 +174,7 @@ def test_masks_that_do_not_belong_to_their_images_fall_below_the_floor(trained, 
 def test_the_first_choice_of_lambda_falls_below_the_floor(tmp_path):
     """λ = 0.1 fixed (with D at S's learning rate) let D swamp distillation: the floors
     catch the failure the balanced λ was chosen to end (measured 0.41 / 0.63)."""
-    run = _train("multiad", "texture", tmp_path, "model.lambda_rule=fixed",
-                 "model.lambda_adv=0.1")
+    run = _train("multiad", "texture", tmp_path, "multiad.lambda_rule=fixed",
+                 "multiad.lambda_adv=0.1")
     m = _metrics(run, tmp_path / "eval")
     assert not _passes(m, "texture"), m

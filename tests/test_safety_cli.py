@@ -215,8 +215,8 @@ def test_two_trainings_at_once_never_mix_their_files(finished_run, tmp_path):
     (["--image-size", "0"], "data.image_size = 0"),
     (["--image-size", "-64"], "data.image_size = -64"),
     (["--image-size", "33"], "multiple of 32"),
-    (["--set", "model.se=maybe"], "model.se = 'maybe': expected bool"),
-    (["--set", "model.se=!!python/object/apply:os.system ['echo pwned']"], "not a plain YAML"),
+    (["--set", "multiad.se=maybe"], "multiad.se = 'maybe': expected bool"),
+    (["--set", "multiad.se=!!python/object/apply:os.system ['echo pwned']"], "not a plain YAML"),
     (["--set", "x=1"], "expected section.key=value"),
 ])
 def test_a_wrong_setting_is_one_line_before_anything_is_written(finished_run, tmp_path, args,

@@ -13,6 +13,7 @@ from multiad.backbones import build_backbone
 from multiad.config import RunConfig
 from multiad.methods.simplenet.loss import synthetic_anomalies, truncated_l1_loss
 from multiad.methods.simplenet.torch_model import Discriminator, SimpleNetModel
+from multiad.torch_files import load_torch
 
 
 def test_truncated_l1_loss_equals_a_hand_loop():
@@ -131,8 +132,8 @@ def test_simplenet_resume_equals_an_uninterrupted_run(offline_config, tmp_path):
     train(cfg.with_overrides(["train.epochs=1", "train.keep_checkpoint=true"]),
           tmp_path / "split", progress=False)
     train(cfg, tmp_path / "split", progress=False)  # resumes after epoch 1 (noise RNG too)
-    a = torch.load(tmp_path / "full" / "model.pt", weights_only=False)
-    b = torch.load(tmp_path / "split" / "model.pt", weights_only=False)
+    a = load_torch(tmp_path / "full" / "model.pt")
+    b = load_torch(tmp_path / "split" / "model.pt")
     for k in ("adaptor", "discriminator"):
         for name, v in a[k].items():
             torch.testing.assert_close(v, b[k][name], rtol=0, atol=0)

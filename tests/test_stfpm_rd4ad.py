@@ -17,6 +17,7 @@ from multiad.methods.rd4ad.torch_model import RD4ADModel
 from multiad.methods.stfpm.anomaly_map import layer_maps as st_maps
 from multiad.methods.stfpm.anomaly_map import product_map
 from multiad.methods.stfpm.loss import stfpm_loss
+from multiad.torch_files import load_torch
 
 
 def _pairs(seed: int = 0):
@@ -95,8 +96,8 @@ def test_baseline_resume_equals_an_uninterrupted_run(method, offline_config, tmp
     train(cfg.with_overrides(["train.epochs=1", "train.keep_checkpoint=true"]),
           tmp_path / "split", progress=False)
     train(cfg, tmp_path / "split", progress=False)  # resumes after epoch 1
-    a = torch.load(tmp_path / "full" / "model.pt", weights_only=False)
-    b = torch.load(tmp_path / "split" / "model.pt", weights_only=False)
+    a = load_torch(tmp_path / "full" / "model.pt")
+    b = load_torch(tmp_path / "split" / "model.pt")
     keys = [k for k in a if k != "meta"]
     for k in keys:
         for name, v in a[k].items():

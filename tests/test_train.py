@@ -12,6 +12,7 @@ import torch
 from multiad.config import RunConfig, RunConfigMismatch
 from multiad.engine.optim import execution
 from multiad.methods.multiad.trainer import MultiADTrainer
+from multiad.torch_files import load_torch
 from multiad.train import (
     TrainingFailed,
     epoch_order,
@@ -22,7 +23,7 @@ from multiad.train import (
 
 
 def _student_state(run_dir):
-    return torch.load(run_dir / "model.pt", weights_only=False)
+    return load_torch(run_dir / "model.pt")
 
 
 def test_trainer_step_updates_student_and_discriminator_not_teacher(tiny_config):
@@ -44,7 +45,7 @@ def test_trainer_step_updates_student_and_discriminator_not_teacher(tiny_config)
 
 
 def test_the_fixed_rule_keeps_the_first_lambda(tiny_config):
-    cfg = tiny_config.with_overrides(["model.lambda_rule=fixed", "model.lambda_adv=0.1"])
+    cfg = tiny_config.with_overrides(["multiad.lambda_rule=fixed", "multiad.lambda_adv=0.1"])
     out = MultiADTrainer(cfg, torch.device("cpu")).step(torch.randn(4, 3, 32, 32))
     assert float(out["lambda"]) == pytest.approx(0.1)
     assert math.isclose(float(out["L_S"]), float(out["L_G"] + 0.1 * out["L_adv"]), rel_tol=1e-5)
@@ -53,7 +54,7 @@ def test_the_fixed_rule_keeps_the_first_lambda(tiny_config):
 @pytest.mark.parametrize("stages", [[4], [3, 4]])
 def test_balanced_lambda_gives_the_adversarial_gradient_a_fixed_share_at_ds_input(
         tiny_config, stages):
-    cfg = tiny_config.with_overrides(["model.adv_ratio=0.25", f"model.d_stages={stages}"])
+    cfg = tiny_config.with_overrides(["multiad.adv_ratio=0.25", f"multiad.d_stages={stages}"])
     trainer = MultiADTrainer(cfg, torch.device("cpu"))
     torch.manual_seed(0)
     x = torch.randn(4, 3, 32, 32)
@@ -87,7 +88,7 @@ def test_balanced_lambda_gives_the_adversarial_gradient_a_fixed_share_at_ds_inpu
 
 
 def test_distillation_loss_decreases_on_a_fixed_batch(tiny_config):
-    cfg = tiny_config.with_overrides(["model.discriminator=false"])
+    cfg = tiny_config.with_overrides(["multiad.discriminator=false"])
     trainer = MultiADTrainer(cfg, torch.device("cpu"))
     torch.manual_seed(0)
     x = torch.randn(4, 3, 32, 32)
@@ -171,20 +172,20 @@ def test_run_folder_with_other_config_is_refused(tiny_config, tmp_path):
     cfg = tiny_config.with_overrides(["train.epochs=1"])
     train(cfg, tmp_path / "r", progress=False)
     with pytest.raises(RunConfigMismatch, match="different configuration"):
-        train(cfg.with_overrides(["model.se=false"]), tmp_path / "r", progress=False)
+        train(cfg.with_overrides(["multiad.se=false"]), tmp_path / "r", progress=False)
 
 
 @pytest.mark.parametrize("overrides", [
-    ["model.se=false", "model.discriminator=false", "model.mff=false"],  # Table 4 row 8
-    ["model.fusion=false", "model.dilation_rates=[1,1,1,1]", "model.map_fusion=product"],
-    ["model.mff_relu=false", "model.d_stages=[3,4]"],
+    ["multiad.se=false", "multiad.discriminator=false", "multiad.mff=false"],  # Table 4 row 8
+    ["multiad.fusion=false", "multiad.dilation_rates=[1,1,1,1]", "multiad.map_fusion=product"],
+    ["multiad.mff_relu=false", "multiad.d_stages=[3,4]"],
 ])
 def test_ablation_switches_train(tiny_config, tmp_path, overrides):
     cfg = tiny_config.with_overrides(["train.epochs=1", *overrides])
     train(cfg, tmp_path / "r", progress=False)
     model, back, _ = load_trained(tmp_path / "r")
     assert back == cfg.validate()
-    assert (model.mff is None) == (not cfg.model.mff)
+    assert (model.mff is None) == (not cfg.multiad.mff)
 
 
 def test_resuming_restores_adam_state_but_not_how_the_saved_run_executed_it(tiny_config):
@@ -277,7 +278,7 @@ def test_runs_trained_together_equal_runs_trained_alone(tiny_config, tmp_path, m
     import multiad.engine.loop as train_module
     cfgs = [tiny_config,
             tiny_config.with_overrides(["train.seed=1", "train.batch_size=6"]),
-            tiny_config.with_overrides(["model.se=false", "train.epochs=3"])]
+            tiny_config.with_overrides(["multiad.se=false", "train.epochs=3"])]
     for k, cfg in enumerate(cfgs):
         train(cfg, tmp_path / "alone" / str(k), progress=False)
     together = [tmp_path / "together" / str(k) for k in range(len(cfgs))]
@@ -382,7 +383,7 @@ def test_a_folder_left_by_a_run_that_never_trained_takes_a_new_config(tiny_confi
     assert {p.name for p in (tmp_path / "r").iterdir()} <= {".multiad-run", ".multiad-run.lock"}
     train(tiny_config.with_overrides(["train.epochs=1"]), tmp_path / "r", progress=False)
     with pytest.raises(RunConfigMismatch):
-        train(tiny_config.with_overrides(["train.epochs=1", "model.se=false"]),
+        train(tiny_config.with_overrides(["train.epochs=1", "multiad.se=false"]),
               tmp_path / "r", progress=False)
 
 

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
+from multiad.torch_files import load_torch
 from multiad.train import load_trained, train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -54,7 +55,7 @@ def test_graphed_step_with_cached_teacher_features_matches_teacher_per_step(tiny
     # shuffled ones): not bit-identical, so L_G only
     _assert_losses_follow(tmp_path / "cached", tmp_path / "per-step", keys=("L_G",))
     for name, cached in (("cached", True), ("per-step", False)):
-        meta = torch.load(tmp_path / name / "model.pt", weights_only=False)["meta"]
+        meta = load_torch(tmp_path / name / "model.pt")["meta"]
         assert meta["teacher_features_cached"] is cached and meta["cuda_graph_used"]
 
 
@@ -75,7 +76,7 @@ def test_an_older_cpu_checkpoint_resumes_on_cuda(tiny_config, tmp_path, graphed)
     cfg = tiny_config.with_overrides(["train.keep_checkpoint=true", "train.epochs=3"])
     run = tmp_path / "run"
     train(cfg.with_overrides(["train.epochs=1"]), run, progress=False)
-    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    state = load_torch(run / "checkpoint.pt")
     for key in ("opt_s", "opt_d"):
         state[key]["param_groups"] = [{**g, "foreach": True, "fused": None}
                                       for g in state[key]["param_groups"]]
@@ -85,7 +86,7 @@ def test_an_older_cpu_checkpoint_resumes_on_cuda(tiny_config, tmp_path, graphed)
     train(_cuda(cfg, f"train.cuda_graph={str(graphed).lower()}"), run, progress=False)
     losses = pd.read_csv(run / "losses.csv")
     assert list(losses.epoch) == [1, 2, 3] and losses.L_G.notna().all()
-    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    state = load_torch(run / "checkpoint.pt")
     group = state["opt_s"]["param_groups"][0]
     assert group["fused"] and not group["foreach"] and group["capturable"] == graphed
     assert all(s["step"].device.type == "cuda" for s in state["opt_s"]["state"].values())
@@ -98,7 +99,7 @@ def test_runs_trained_together_on_streams_match_runs_trained_alone(tiny_config, 
     from multiad.train import train_many
 
     cfgs = [_cuda(tiny_config, "train.cuda_graph=true"),
-            _cuda(tiny_config, "train.cuda_graph=true", "train.seed=1", "model.se=false")]
+            _cuda(tiny_config, "train.cuda_graph=true", "train.seed=1", "multiad.se=false")]
     for k, cfg in enumerate(cfgs):
         train(cfg, tmp_path / "alone" / str(k), progress=False)
     train_many([(cfg, tmp_path / "together" / str(k)) for k, cfg in enumerate(cfgs)],

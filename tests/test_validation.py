@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from multiad.engine.validation import hold_out, holdout_count
+from multiad.torch_files import load_torch
 from multiad.train import load_trained, train
 
 
@@ -69,8 +70,8 @@ def test_a_validated_run_records_its_curve_and_trains_as_without_the_checks(tiny
     assert last[0]["val_image_auroc"] == "" and last[1]["val_image_auroc"] != ""
     _, _, meta = load_trained(tmp_path / "each")
     assert meta["images_trained"] == 8 and meta["images_validated"] == 2
-    a = torch.load(tmp_path / "each" / "model.pt", weights_only=False)
-    b = torch.load(tmp_path / "last" / "model.pt", weights_only=False)
+    a = load_torch(tmp_path / "each" / "model.pt")
+    b = load_torch(tmp_path / "last" / "model.pt")
     for k in a["student"]:  # validating (eval mode, Ψ calibrated) leaves training alone
         assert torch.equal(a["student"][k], b["student"][k]), k
 

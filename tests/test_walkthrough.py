@@ -23,7 +23,7 @@ def test_stage_shapes_and_the_architecture_figure(trainer):
     from multiad.walkthrough import architecture_figure, stage_shapes
 
     x = torch.zeros(1, 3, 64, 64)
-    shapes = stage_shapes(trainer.model, x, trainer.cfg.model)
+    shapes = stage_shapes(trainer.model, x, trainer.cfg.multiad)
     info = trainer.teacher.feature_info
     assert [s[0] for s in shapes.teacher] == list(info.channels)
     assert [s[1] for s in shapes.teacher] == info.spatial(64)
@@ -41,7 +41,7 @@ def test_dilation_widens_the_receptive_field_of_a_stage(trainer):
 
     def field(rates):
         torch.manual_seed(0)
-        cfg = dataclasses.replace(trainer.cfg.model, dilation_rates=rates)
+        cfg = dataclasses.replace(trainer.cfg.multiad, dilation_rates=rates)
         return effective_receptive_field(build_student(cfg, trainer.teacher).eval(), 2, 128)
 
     wide, narrow = field((1, 2, 4, 8)), field((1, 1, 1, 1))

@@ -13,10 +13,10 @@ from multiad.backbones.registry import (
     PAPER_BACKBONE,
     WEIGHT_REQUESTS,
     BackboneSpec,
+    auto_backbone,
     build_backbone,
     get_spec,
     resolve,
-    resolve_auto_teacher,
     weights_available,
 )
 from multiad.backbones.weights import WeightsError, sha256_of
@@ -24,6 +24,7 @@ from multiad.backbones.weights import WeightsError, sha256_of
 __all__ = [
     "BACKBONES",
     "OFFLINE_BACKBONE",
+    "auto_backbone",
     "PAPER_BACKBONE",
     "WEIGHT_REQUESTS",
     "BackboneSpec",
@@ -34,7 +35,6 @@ __all__ = [
     "build_backbone",
     "get_spec",
     "resolve",
-    "resolve_auto_teacher",
     "sha256_of",
     "weights_available",
 ]

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -28,9 +27,6 @@ from multiad.backbones.resnet import IMAGENET_MEAN, IMAGENET_STD, resnet_builder
 from multiad.backbones.vgg import build_vgg16
 from multiad.backbones.weights import DownloadedFile, PackagedFile, WeightsError, resolve_weights
 from multiad.torch_files import load_torch
-
-if TYPE_CHECKING:
-    from multiad.config import RunConfig
 
 PAPER_BACKBONE = "wide_resnet50_2"
 OFFLINE_BACKBONE = "efficientnet_lite0"  # the `auto` fallback: chosen by measurement (book)
@@ -145,16 +141,11 @@ def weights_available(name: str, allow_download: bool | None = False) -> bool:
     return True
 
 
-def resolve_auto_teacher(cfg: RunConfig) -> RunConfig:
-    """``teacher.weights=auto`` made concrete before a run is written down: the configured
-    backbone (the method's reference when none is set) with its pretrained weights when
-    they can be had (a download allowed), else the pretrained offline backbone
+def auto_backbone(backbone: str) -> str:
+    """The backbone ``teacher.weights=auto`` uses for ``backbone``: itself when its
+    pretrained weights can be had (a download allowed), else the pretrained offline backbone
     (``OFFLINE_BACKBONE``), with a warning. A random teacher is never chosen here: only by
     name."""
-    if cfg.teacher.weights != "auto":
-        return cfg
-    cfg = cfg.validate()  # the method's reference backbone, when none is set
-    backbone = cfg.teacher.backbone
     try:
         resolve(backbone, "imagenet")
     except WeightsError as exc:
@@ -162,6 +153,6 @@ def resolve_auto_teacher(cfg: RunConfig) -> RunConfig:
             raise
         warnings.warn(f"{exc}\nteacher.weights=auto: using the pretrained offline backbone "
                       f"{OFFLINE_BACKBONE} instead of {backbone}: meaningful results, not "
-                      "the paper's network.", stacklevel=2)
-        backbone = OFFLINE_BACKBONE
-    return replace(cfg, teacher=replace(cfg.teacher, backbone=backbone, weights="imagenet"))
+                      "the paper's network.", stacklevel=3)
+        return OFFLINE_BACKBONE
+    return backbone

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import torch
 
-from multiad.backbones import resolve_auto_teacher
-from multiad.config import RunConfig
+from multiad.config import RunConfig, resolve_auto_teacher
 from multiad.data import load_split
 from multiad.engine.run_folder import (
     begin_run,
@@ -42,7 +41,7 @@ def _fit_locked(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool) -> 
     t_start = time.time()
     data, split = load_split(cfg.data, "train", progress, check=True)
     begin_run(cfg, run_dir, resume)
-    fitter = get_method(cfg.method).impl().build(cfg, device)
+    fitter = get_method(cfg.method).build(cfg, device)
     with torch.no_grad():
         fitted = fitter.fit(split.images, progress=progress)
         fitted.update(fitter.finish(split.images, progress=progress))

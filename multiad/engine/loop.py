@@ -21,8 +21,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from multiad.backbones import resolve_auto_teacher
-from multiad.config import RunConfig
+from multiad.config import RunConfig, resolve_auto_teacher
 from multiad.data import load_split
 from multiad.engine.cuda_rng import own_cuda_rng, using_cuda_rng
 from multiad.engine.fit import fit_run
@@ -138,7 +137,7 @@ def _open_locked(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool,
     begin_run(cfg, run_dir, resume)
     shared = loaded[key]  # read only: runs index it, never write to it
     data, images = shared.data, shared.images
-    trainer = get_method(cfg.method).impl().build(cfg, device)
+    trainer = get_method(cfg.method).build(cfg, device)
     start, losses = 0, []
     if resume and ckpt_path.exists():
         state = load_torch(ckpt_path, map_location=device)

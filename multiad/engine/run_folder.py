@@ -20,6 +20,7 @@ from multiad.atomic import atomic_write, write_json
 from multiad.config import RunConfig, RunConfigMismatch
 from multiad.engine.run_lock import clear_run_files
 from multiad.engine.validation import VALIDATION_KEYS
+from multiad.methods.registry import get_method
 from multiad.torch_files import save_torch
 
 
@@ -27,18 +28,16 @@ def comparable_config(d: dict[str, Any]) -> dict[str, Any]:
     """Config minus the keys a resumed run may change (epochs, device, evaluation batch,
     how the step is executed) and minus the other methods' sections (a PaDiM run does not
     depend on SimpleNet's settings); keys added to ``RunConfig`` later count at their
-    default."""
-    from multiad.methods import get_method
-
-    full = RunConfig.from_dict(d).validate().to_dict()  # what was left open, made concrete
-    keep = {"method", "data", "teacher", "train", get_method(full["method"]).section}
-    out = {k: dict(v) if isinstance(v, dict) else v for k, v in full.items() if k in keep}
+    default; of the method's section, what its ``execution_keys`` leave."""
+    cfg = RunConfig.from_dict(d).validate()  # what was left open, made concrete
+    method = get_method(cfg.method)
+    full = cfg.to_dict(own_section_only=True)
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in full.items()}
+    out[method.section] = method.comparable(out[method.section])
     for key in ("epochs", "device", "eval_batch_size", "compile", "compile_mode", "cuda_graph",
                 "cache_teacher", "checkpoint_every", "keep_checkpoint", "validate_every"):
         out["train"].pop(key, None)
     out["data"].pop("cache_dir", None)
-    if "mhkd" in out:  # how the teacher's draws are decoded, not what they are
-        out["mhkd"] = {k: v for k, v in out["mhkd"].items() if k != "distill_workers"}
     return out
 
 
@@ -83,7 +82,7 @@ def begin_run(cfg: RunConfig, run_dir: Path, resume: bool) -> None:
 
 
 def write_config(cfg: RunConfig, run_dir: Path) -> None:
-    atomic_write(run_dir / "config.yaml", lambda fh: fh.write(cfg.to_yaml()))
+    atomic_write(run_dir / "config.yaml", lambda fh: fh.write(cfg.to_yaml(own_section_only=True)))
 
 
 def set_determinism(cfg: RunConfig) -> None:
@@ -120,7 +119,8 @@ def run_meta(cfg: RunConfig, teacher_source: dict[str, Any], data: Any, device: 
     configuration, teacher (backbone, weights, hash), data, provenance, wall time."""
     from multiad.provenance import provenance
 
-    return {"method": cfg.method, "config": cfg.to_dict(), "teacher": teacher_source,
+    return {"method": cfg.method, "config": cfg.to_dict(own_section_only=True),
+            "teacher": teacher_source,
             "data": {"name": data.name, "kind": data.kind, "root": str(data.root),
                      "layout": data.layout, "counts": data.counts()},
             "epochs": cfg.train.epochs, **extra, "provenance": provenance(device),

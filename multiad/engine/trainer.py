@@ -7,8 +7,9 @@
 - :class:`FitterBase`, a *fitted* method (PaDiM, PatchCore): one pass over the training
   images' features (:mod:`multiad.engine.fit`).
 
-Both share :class:`MethodRunner`: the configuration, the device, the frozen teacher and how
-a batch of images becomes its input.
+Both share :class:`MethodRunner`: the preamble every method needs once (the configuration
+validated, the seed, the frozen teacher, the method's model on the device), the saved state
+(its method's ``saved_modules``) and how a batch of images becomes its input.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from multiad.backbones import FrozenBackbone
 from multiad.config import RunConfig
 from multiad.data import normalize
 from multiad.engine.optim import set_execution
+from multiad.methods.registry import get_method
 
 
 def score_summary(scores: torch.Tensor) -> dict[str, float]:
@@ -34,16 +36,27 @@ def score_summary(scores: torch.Tensor) -> dict[str, float]:
 
 
 class MethodRunner:
-    """A method learning from normal images. Subclasses set ``teacher`` and ``model``
-    (the method's inference model, with ``predict``)."""
+    """A method learning from normal images: ``cfg`` (validated), ``device``, ``method``
+    (its :class:`~multiad.methods.contract.Method`), ``model`` (its inference model, with
+    ``predict``, on the device) and ``teacher`` (the model's frozen teacher)."""
 
     teacher: FrozenBackbone
     model: Any
 
     def __init__(self, cfg: RunConfig, device: torch.device) -> None:
-        self.cfg = cfg
-        self.device = device
+        cfg = cfg.validate()  # the reference backbone and schedule where left open
+        self.cfg, self.device = cfg, device
         self.graph_safe = False  # autocast without its weight cache (needed for CUDA graphs)
+        self.method = get_method(cfg.method)
+        torch.manual_seed(cfg.train.seed)  # the method's own networks' initialisation
+        self.model = self.method.build_model(cfg, self.build_teacher()).to(device)
+        self.teacher = self.model.teacher
+        if self.memory_format() is torch.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+
+    def build_teacher(self) -> FrozenBackbone:
+        """The frozen teacher (after seeding; by default the method's ``teacher``)."""
+        return self.method.teacher(self.cfg)
 
     def finish(self, images_u8: torch.Tensor, progress: bool = True) -> dict[str, Any]:
         """After learning (Multi-AD calibrates Ψ here); what it returns is recorded in
@@ -62,8 +75,10 @@ class MethodRunner:
         return {"train_scores": score_summary(torch.cat(scores))}
 
     def inference_state(self) -> dict[str, Any]:
-        """What ``model.pt`` keeps for evaluation (the method's ``load`` reads it back)."""
-        raise NotImplementedError
+        """What ``model.pt`` keeps for evaluation (the method's ``load`` reads it back): by
+        default the weights of the method's ``saved_modules``."""
+        return {name: getattr(self.model, name).state_dict()
+                for name in self.method.saved_modules}
 
     def autocast(self) -> torch.autocast:
         on = self.cfg.train.amp and self.device.type == "cuda"
@@ -114,8 +129,9 @@ class FitterBase(MethodRunner):
 
 
 class TrainerBase(MethodRunner):
-    """A trained method. Subclasses implement ``modules``, ``optimizers``, ``step`` and
-    ``inference_state`` (and ``finish`` when they calibrate after training)."""
+    """A trained method. Subclasses make their optimisers and implement ``optimizers`` and
+    ``step`` (``modules`` and ``inference_state`` when more than the method's
+    ``saved_modules``; ``finish`` when they calibrate after training)."""
 
     loss_keys: ClassVar[tuple[str, ...]] = ()  # the columns of losses.csv, in order
     # whether ``train.cuda_graph`` may replay this trainer's step from a CUDA graph: only a
@@ -136,8 +152,9 @@ class TrainerBase(MethodRunner):
         return self.model
 
     def modules(self) -> dict[str, nn.Module]:
-        """The trained networks by name (their state goes into checkpoints)."""
-        raise NotImplementedError
+        """The trained networks by name (their state goes into checkpoints): by default the
+        method's ``saved_modules``."""
+        return {name: getattr(self.model, name) for name in self.method.saved_modules}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer | None]:
         """The optimisers by name (``None`` for one the configuration switches off)."""
@@ -154,7 +171,7 @@ class TrainerBase(MethodRunner):
         rng = {"torch": torch.get_rng_state()}  # e.g. dropout; the data order is (seed, epoch)
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        return {"epoch": epoch, "config": self.cfg.to_dict(),
+        return {"epoch": epoch, "config": self.cfg.to_dict(own_section_only=True),
                 **{name: m.state_dict() for name, m in self.modules().items()},
                 **{name: opt.state_dict() if opt is not None else None
                    for name, opt in self.optimizers().items()},

@@ -6,17 +6,14 @@ the explorer and the tables need nothing else).
   scores. All float32.
 - :class:`InferenceModel`: a trained or fitted method in evaluation mode: ``predict``, and
   the teacher whose normalisation its input takes.
-- :class:`MethodSpec`: a method described by data — its name, whether it is *trained*
-  (epochs of optimiser steps) or *fitted* (one pass over normal features), its reference
-  backbone and schedule, and the module that builds it.
+
+A method declares itself through :class:`multiad.methods.contract.Method`.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from types import ModuleType
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
@@ -48,29 +45,3 @@ class InferenceModel(Protocol):
 
 # rebuilds the smoothed map of stored layer maps (N×1×h×w each) at an input size
 MapCombiner = Callable[[Sequence[torch.Tensor], tuple[int, int]], torch.Tensor]
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """A method, described by data."""
-
-    name: str  # --method NAME
-    title: str  # as the paper's tables name it
-    kind: str  # "trained" or "fitted"
-    backbone: str  # its reference teacher (multiad.backbones)
-    module: str  # the module with its `build`, `load` and `combiner`
-    section: str  # its settings' section of the run configuration
-    layer_names: tuple[str, ...]  # its layer maps, as the explorer and figures label them
-    schedule: dict[str, Any] = field(default_factory=dict)  # reference epochs, batch, lr…
-    reference: str = ""  # paper and reference code
-    # switches of its section that act after training only: a trained run is evaluated
-    # under each of them without training again (Multi-AD's Ψ on/off, its ReLU, fusion, σ)
-    eval_only_keys: tuple[str, ...] = ()
-
-    @property
-    def trained(self) -> bool:
-        return self.kind == "trained"
-
-    def impl(self) -> ModuleType:
-        """The method's module (imported on first use)."""
-        return importlib.import_module(self.module)

@@ -6,10 +6,8 @@ epochs of an MVTec LOCO AD category, 354 training images on average)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from multiad.config import RunConfig
+from multiad.config import RunConfig
 
 
 @dataclass

@@ -11,15 +11,14 @@ import math
 from typing import Any, ClassVar
 
 import torch
-from torch import nn
 
+from multiad.backbones import FrozenBackbone
 from multiad.config import RunConfig
 from multiad.engine.optim import execution
 from multiad.engine.trainer import TrainerBase
 from multiad.methods.mhkd.anomaly_map import quantiles
 from multiad.methods.mhkd.distill import distil, pdn_teacher
 from multiad.methods.mhkd.loss import hybrid_loss
-from multiad.methods.mhkd.torch_model import MHKDModel
 
 
 def holdout(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -34,12 +33,10 @@ class MHKDTrainer(TrainerBase):
     loss_keys: ClassVar[tuple[str, ...]] = ("loss", "L_L", "L_G", "L_SG")
 
     def __init__(self, cfg: RunConfig, device: torch.device) -> None:
-        cfg = cfg.validate()
-        super().__init__(cfg, device)
-        state, self.teacher_meta = distil(cfg, device)
-        torch.manual_seed(cfg.train.seed)  # the student's initialisation
-        self.model = MHKDModel(cfg, pdn_teacher(cfg, state, self.teacher_meta)).to(device)
-        self.teacher = self.model.teacher
+        # the PDN teacher is distilled (or read from the cache) before the run is seeded
+        self.distilled, self.teacher_meta = distil(cfg.validate(), device)
+        super().__init__(cfg, device)  # validated, seeded: the PDN, then the student
+        cfg = self.cfg
         self.lr = cfg.mhkd.lr or cfg.train.lr
         self.opt = torch.optim.Adam(self.model.student.parameters(), lr=self.lr,
                                     betas=tuple(cfg.train.betas), weight_decay=1e-5,
@@ -104,8 +101,8 @@ class MHKDTrainer(TrainerBase):
         self.total_steps = self.cfg.train.epochs * math.ceil(len(train) / bs)
         return train
 
-    def modules(self) -> dict[str, nn.Module]:
-        return {"student": self.model.student}
+    def build_teacher(self) -> FrozenBackbone:
+        return pdn_teacher(self.cfg, self.distilled, self.teacher_meta)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer | None]:
         return {"opt": self.opt}
@@ -169,6 +166,6 @@ class MHKDTrainer(TrainerBase):
 
     def inference_state(self) -> dict[str, Any]:
         m = self.model
-        return {"student": m.student.state_dict(), "teacher": m.teacher.body.pdn.state_dict(),
+        return {**super().inference_state(), "teacher": m.teacher.body.pdn.state_dict(),
                 "norm": {"t_mean": m.t_mean.cpu(), "t_std": m.t_std.cpu(), "q": m.q.cpu()},
                 "teacher_meta": self.teacher_meta}

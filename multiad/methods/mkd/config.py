@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from multiad.config import RunConfig
+from multiad.config import RunConfig
 
 LOCALIZATIONS = ("gbp", "gradients", "features")
 INPUTS = ("unnormalized", "teacher")

@@ -8,31 +8,22 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
-from torch import nn
 
-from multiad.backbones import build_backbone
 from multiad.config import RunConfig
 from multiad.engine.optim import execution
 from multiad.engine.trainer import TrainerBase
 from multiad.methods.mkd.loss import mkd_loss
-from multiad.methods.mkd.torch_model import MKDModel
 
 
 class MKDTrainer(TrainerBase):
     loss_keys: ClassVar[tuple[str, ...]] = ("loss", "l_dir", "l_val")
 
     def __init__(self, cfg: RunConfig, device: torch.device) -> None:
-        cfg = cfg.validate()
-        super().__init__(cfg, device)
-        torch.manual_seed(cfg.train.seed)  # the cloner's initialisation
-        self.model = MKDModel(cfg, build_backbone(cfg.teacher.backbone,
-                                                  cfg.teacher.weights)).to(device)
-        self.teacher = self.model.teacher
+        super().__init__(cfg, device)  # validated, seeded: T and the model on the device
+        cfg = self.cfg
         self.opt = torch.optim.Adam(self.model.student.parameters(), lr=cfg.train.lr,
                                     betas=tuple(cfg.train.betas), **execution(device))
 
-    def modules(self) -> dict[str, nn.Module]:
-        return {"student": self.model.student}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer | None]:
         return {"opt": self.opt}
@@ -60,5 +51,3 @@ class MKDTrainer(TrainerBase):
         self.opt.step()
         return {"loss": loss.detach(), "l_dir": l_dir.detach(), "l_val": l_val.detach()}
 
-    def inference_state(self) -> dict[str, Any]:
-        return {"student": self.model.student.state_dict()}

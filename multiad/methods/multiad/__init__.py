@@ -13,7 +13,7 @@ One module per concept, each citing its equations:
 | Eq. 13 layer maps, Eq. 14 fusion, Eq. 15 score | ``anomaly_map.py`` |
 | MFF Ψ (calibrated) | ``mff.py`` |
 | T + S + Ψ at test time | ``torch_model.py`` |
-| the method interface (build, load, combiner) | ``method.py`` |
+| the method contract: settings, saved modules, loading, map combination | ``method.py`` |
 """
 
 from multiad.methods.multiad.discriminator import FeatureDiscriminator

@@ -12,29 +12,29 @@ from collections.abc import Callable
 from torch import nn
 
 from multiad.backbones import BACKBONES, FrozenBackbone, get_spec
-from multiad.config import ModelConfig
+from multiad.methods.multiad.config import MultiADConfig
 from multiad.methods.multiad.student import SEDilatedWideResNet
 from multiad.methods.multiad.student_efficientnet import SEDilatedEfficientNetLite
 
 
-def _wide_resnet(cfg: ModelConfig, teacher: FrozenBackbone) -> nn.Module:  # noqa: ARG001
+def _wide_resnet(cfg: MultiADConfig, teacher: FrozenBackbone) -> nn.Module:  # noqa: ARG001
     return SEDilatedWideResNet(se=cfg.se, dilation_rates=tuple(cfg.dilation_rates),
                                fusion=cfg.fusion, se_reduction=cfg.se_reduction)
 
 
-def _efficientnet_lite(cfg: ModelConfig, teacher: FrozenBackbone) -> nn.Module:
+def _efficientnet_lite(cfg: MultiADConfig, teacher: FrozenBackbone) -> nn.Module:
     return SEDilatedEfficientNetLite(teacher.body, se=cfg.se,
                                      dilation_rates=tuple(cfg.dilation_rates),
                                      fusion=cfg.fusion, se_reduction=cfg.se_reduction)
 
 
-STUDENTS: dict[str, Callable[[ModelConfig, FrozenBackbone], nn.Module]] = {
+STUDENTS: dict[str, Callable[[MultiADConfig, FrozenBackbone], nn.Module]] = {
     "wide_resnet": _wide_resnet,
     "efficientnet_lite": _efficientnet_lite,
 }
 
 
-def build_student(cfg: ModelConfig, teacher: FrozenBackbone) -> nn.Module:
+def build_student(cfg: MultiADConfig, teacher: FrozenBackbone) -> nn.Module:
     """A randomly initialised student for ``teacher`` (seed the RNG first)."""
     family = get_spec(teacher.name).family
     if family not in STUDENTS:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from multiad.backbones import FrozenBackbone
-from multiad.config import ModelConfig
+from multiad.config import RunConfig
 from multiad.gaussian import gaussian_blur
 from multiad.methods.base import AnomalyOutput
 from multiad.methods.multiad.anomaly_map import fuse_maps, image_score, layer_maps
@@ -21,13 +21,14 @@ from multiad.methods.multiad.students import build_student
 class MultiADModel(nn.Module):
     """T, S and Ψ together; ``forward`` returns the feature pairs, ``predict`` the maps."""
 
-    def __init__(self, cfg: ModelConfig, teacher: FrozenBackbone) -> None:
+    def __init__(self, cfg: RunConfig, teacher: FrozenBackbone) -> None:
         super().__init__()
         self.cfg = cfg
         self.teacher = teacher
-        self.student = build_student(cfg, self.teacher)
+        p = cfg.multiad
+        self.student = build_student(p, self.teacher)
         self.mff = MultiScaleFusion(len(self.teacher.feature_info.channels),
-                                    relu=cfg.mff_relu) if cfg.mff else None
+                                    relu=p.mff_relu) if p.mff else None
 
     def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         return self.teacher(x), self.student(x)
@@ -48,7 +49,7 @@ class MultiADModel(nn.Module):
         """
         m = [t.float() for t in self.maps(x)]
         with torch.autocast(x.device.type, enabled=False):
-            fused = fuse_maps(m, tuple(x.shape[-2:]), self.mff, self.cfg.map_fusion)
-            smoothed = gaussian_blur(fused, self.cfg.sigma)
+            fused = fuse_maps(m, tuple(x.shape[-2:]), self.mff, self.cfg.multiad.map_fusion)
+            smoothed = gaussian_blur(fused, self.cfg.multiad.sigma)
         return AnomalyOutput(layer_maps=m, fused=fused, smoothed=smoothed,
                              score=image_score(smoothed))

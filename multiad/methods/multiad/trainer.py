@@ -13,7 +13,6 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from multiad.backbones import build_backbone
 from multiad.config import RunConfig
 from multiad.engine.optim import allow_recompiles, execution
 from multiad.engine.trainer import TrainerBase, score_summary
@@ -39,28 +38,19 @@ class MultiADTrainer(TrainerBase):
     graph_capturable: ClassVar[bool] = True  # CUDA tests: tests/test_train_cuda.py
 
     def __init__(self, cfg: RunConfig, device: torch.device) -> None:
-        cfg = cfg.validate()  # the reference backbone and schedule where left open
-        super().__init__(cfg, device)
-        torch.manual_seed(cfg.train.seed)  # student and D initialisation
-        self.model = MultiADModel(cfg.model, build_backbone(cfg.teacher.backbone,
-                                                            cfg.teacher.weights))
-        self.teacher = self.model.teacher
+        super().__init__(cfg, device)  # validated, seeded: T, then S (and Ψ) on the device
+        cfg, p = self.cfg, self.cfg.multiad
         info = self.teacher.feature_info
         sides = info.spatial(cfg.data.image_size)
         self.discriminators = nn.ModuleDict()
-        if cfg.model.discriminator:
-            for s in cfg.model.d_stages:
+        if p.discriminator:
+            for s in p.d_stages:
                 self.discriminators[str(s)] = FeatureDiscriminator(
-                    info.channels[s - 1], (sides[s - 1], sides[s - 1]),
-                    dropout=cfg.model.d_dropout)
-        self.model.to(device)
-        self.discriminators.to(device)
-        if device.type == "cuda" and cfg.train.channels_last:
-            self.model.to(memory_format=torch.channels_last)
-            self.discriminators.to(memory_format=torch.channels_last)
+                    info.channels[s - 1], (sides[s - 1], sides[s - 1]), dropout=p.d_dropout)
+        self.discriminators.to(device, memory_format=self.memory_format())
         adam = {"lr": cfg.train.lr, "betas": tuple(cfg.train.betas), **execution(device)}
         self.opt_s = torch.optim.Adam(self.model.student.parameters(), **adam)
-        d_lr = cfg.model.d_lr if cfg.model.d_lr is not None else cfg.train.lr
+        d_lr = p.d_lr if p.d_lr is not None else cfg.train.lr
         self.opt_d = (torch.optim.Adam(self.discriminators.parameters(), **{**adam, "lr": d_lr})
                       if len(self.discriminators) else None)
         # the callables used in the step: the modules, or their torch.compile'd versions
@@ -90,7 +80,7 @@ class MultiADTrainer(TrainerBase):
         ``t_feats``: T's features of ``x`` when already known (the engine's cache);
         otherwise T runs here.
         """
-        lam = self.cfg.model.lambda_adv
+        lam = self.cfg.multiad.lambda_adv
         self.model.student.train()
         with self.autocast():
             if t_feats is None:
@@ -123,7 +113,7 @@ class MultiADTrainer(TrainerBase):
             out["L_adv"] = l_adv.detach()
         l_g = self.distill_fn(t_feats, s_feats)
         self.opt_s.zero_grad(set_to_none=True)
-        if l_adv is not None and self.cfg.model.lambda_rule == "balanced":
+        if l_adv is not None and self.cfg.multiad.lambda_rule == "balanced":
             lam = self._balanced_lambda(l_g, l_adv, s_feats)
         l_s = student_loss(l_g, l_adv, lam)
         l_s.backward()  # once through S, whichever rule set λ
@@ -142,7 +132,7 @@ class MultiADTrainer(TrainerBase):
         seen = [s_feats[int(key) - 1] for key in self.discriminators]
         g_g = torch.autograd.grad(l_g, seen, retain_graph=True)
         g_a = torch.autograd.grad(l_adv, seen, retain_graph=True)
-        return balanced_lambda(g_g, g_a, self.cfg.model.adv_ratio)
+        return balanced_lambda(g_g, g_a, self.cfg.multiad.adv_ratio)
 
     VALIDATION_CALIBRATION_IMAGES: ClassVar[int] = 64
 
@@ -173,8 +163,8 @@ class MultiADTrainer(TrainerBase):
         stats, kept = self._calibrate(images_u8, progress)
         size = (images_u8.shape[-2], images_u8.shape[-1])
         scores = [image_score(gaussian_blur(fuse_maps(maps, size, self.model.mff,
-                                                      self.cfg.model.map_fusion),
-                                            self.cfg.model.sigma)).cpu() for maps in kept]
+                                                      self.cfg.multiad.map_fusion),
+                                            self.cfg.multiad.sigma)).cpu() for maps in kept]
         return {"map_stats": [{"mean": m, "var": v} for m, v in stats],
                 "train_scores": score_summary(torch.cat(scores))}
 
@@ -188,5 +178,5 @@ class MultiADTrainer(TrainerBase):
         return self.model
 
     def inference_state(self) -> dict[str, Any]:
-        return {"student": self.model.student.state_dict(),
+        return {**super().inference_state(),
                 "mff": self.model.mff.state_dict() if self.model.mff else None}

@@ -23,6 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from multiad.backbones import FrozenBackbone
+from multiad.config import RunConfig
+from multiad.methods.base import AnomalyOutput
+from multiad.methods.padim.anomaly_map import image_score, padim_map
+
 
 def channel_subset(n_channels: int, dims: int, seed: int) -> torch.Tensor:
     """The reference's random channels: ``random.seed(seed); random.sample(range(C), d)``
@@ -95,3 +100,28 @@ class GaussianStats(nn.Module):
             diff = x[p:p + self.chunk] - self.mean[p:p + self.chunk, None]
             out[p:p + self.chunk] = ((diff @ self.precision[p:p + self.chunk]) * diff).sum(-1)
         return out.clamp_min(0).sqrt().t().reshape(n, 1, h, w)
+
+
+class PadimModel(nn.Module):
+    """The frozen backbone, the channel subset and the per-position Gaussians."""
+
+    def __init__(self, cfg: RunConfig, teacher: FrozenBackbone) -> None:
+        super().__init__()
+        self.cfg, self.teacher = cfg, teacher
+        p = cfg.padim
+        info = teacher.feature_info
+        n_channels = sum(info.channels[n - 1] for n in p.layers)
+        self.register_buffer("index", channel_subset(n_channels, p.dims, p.dims_seed))
+        side = info.spatial(cfg.data.image_size)[p.layers[0] - 1]
+        self.stats = GaussianStats(len(self.index), side * side, p.eps, p.chunk)
+
+    def embedding(self, x: torch.Tensor) -> torch.Tensor:
+        return embed(self.teacher(x), self.cfg.padim.layers, self.index)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> AnomalyOutput:
+        with torch.autocast(x.device.type, enabled=False):  # distances in float32
+            dist = self.stats.mahalanobis(self.embedding(x.float()))
+            up, smoothed = padim_map(dist, tuple(x.shape[-2:]), self.cfg.padim.sigma)
+        return AnomalyOutput(layer_maps=[dist], fused=up, smoothed=smoothed,
+                             score=image_score(smoothed))

@@ -14,6 +14,13 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from multiad.backbones import FrozenBackbone
+from multiad.config import RunConfig
+from multiad.methods.base import AnomalyOutput
+from multiad.methods.patchcore.anomaly_map import image_score, patchcore_map
+from multiad.methods.patchcore.nn_search import nearest_distances
 
 
 def neighbourhoods(feat: torch.Tensor, patch_size: int) -> torch.Tensor:
@@ -40,3 +47,26 @@ def patch_features(feats: Sequence[torch.Tensor], layers: Sequence[int], patch_s
         pooled.append(F.adaptive_avg_pool1d(vec, pretrain_dim)[:, 0])
     stacked = torch.stack(pooled, dim=1).reshape(n * h * w, 1, -1)
     return F.adaptive_avg_pool1d(stacked, target_dim)[:, 0], (h, w)
+
+
+class PatchCoreModel(nn.Module):
+    """The frozen backbone and the memory bank of coreset patch features."""
+
+    def __init__(self, cfg: RunConfig, teacher: FrozenBackbone, bank_size: int = 0) -> None:
+        super().__init__()
+        self.cfg, self.teacher = cfg, teacher
+        self.register_buffer("bank", torch.zeros(bank_size, cfg.patchcore.target_dim))
+
+    def features(self, feats: Sequence[torch.Tensor]) -> tuple[torch.Tensor, tuple[int, int]]:
+        p = self.cfg.patchcore
+        return patch_features(feats, p.layers, p.patch_size, p.pretrain_dim, p.target_dim)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> AnomalyOutput:
+        with torch.autocast(x.device.type, enabled=False):  # distances in float32
+            f, (h, w) = self.features(self.teacher(x.float()))
+            scores = nearest_distances(f, self.bank, self.cfg.patchcore.k).reshape(
+                len(x), 1, h, w)
+            up, smoothed = patchcore_map(scores, tuple(x.shape[-2:]), self.cfg.patchcore.sigma)
+        return AnomalyOutput(layer_maps=[scores], fused=up, smoothed=smoothed,
+                             score=image_score(scores))

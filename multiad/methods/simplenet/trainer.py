@@ -6,17 +6,14 @@ D (Adam). The reference trains 40 × 4 epochs and evaluates on the *test* set af
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
-from torch import nn
 
-from multiad.backbones import build_backbone
 from multiad.config import RunConfig
 from multiad.engine.optim import execution
 from multiad.engine.trainer import TrainerBase
 from multiad.methods.simplenet.loss import synthetic_anomalies, truncated_l1_loss
-from multiad.methods.simplenet.torch_model import SimpleNetModel
 
 
 class SimpleNetTrainer(TrainerBase):
@@ -25,12 +22,8 @@ class SimpleNetTrainer(TrainerBase):
                                             "p_fake")
 
     def __init__(self, cfg: RunConfig, device: torch.device) -> None:
-        cfg = cfg.validate()
-        super().__init__(cfg, device)
-        torch.manual_seed(cfg.train.seed)  # adaptor and discriminator initialisation
-        self.model = SimpleNetModel(cfg, build_backbone(cfg.teacher.backbone,
-                                                        cfg.teacher.weights)).to(device)
-        self.teacher = self.model.teacher
+        super().__init__(cfg, device)  # validated, seeded: T and the model on the device
+        cfg = self.cfg
         p = cfg.simplenet
         self.opt_d = torch.optim.Adam(self.model.discriminator.parameters(), lr=cfg.train.lr,
                                       betas=tuple(cfg.train.betas),
@@ -39,8 +32,6 @@ class SimpleNetTrainer(TrainerBase):
                                         weight_decay=p.adaptor_weight_decay,
                                         **execution(device)) if p.adaptor else None)
 
-    def modules(self) -> dict[str, nn.Module]:
-        return {"adaptor": self.model.adaptor, "discriminator": self.model.discriminator}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer | None]:
         return {"opt_d": self.opt_d, "opt_g": self.opt_g}
@@ -79,6 +70,3 @@ class SimpleNetTrainer(TrainerBase):
                     "p_true": (true_s >= p.margin).float().mean(),
                     "p_fake": (fake_s <= -p.margin).float().mean()}
 
-    def inference_state(self) -> dict[str, Any]:
-        return {"adaptor": self.model.adaptor.state_dict(),
-                "discriminator": self.model.discriminator.state_dict()}

@@ -11,10 +11,8 @@ measured, `book/interpretations`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from multiad.config import RunConfig
+from multiad.config import RunConfig
 
 SIMILARITIES = ("flattened", "position")
 MACS = ("maps", "mse_gaps", "none")

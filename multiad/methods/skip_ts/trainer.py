@@ -6,36 +6,25 @@ reports."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
-from torch import nn
 
-from multiad.backbones import build_backbone
 from multiad.config import RunConfig
 from multiad.engine.optim import execution
 from multiad.engine.trainer import TrainerBase
 from multiad.methods.skip_ts.loss import drkd_loss
-from multiad.methods.skip_ts.torch_model import SkipTSModel
 
 
 class SkipTSTrainer(TrainerBase):
     loss_keys: ClassVar[tuple[str, ...]] = ("loss", "sim", "mac")
 
     def __init__(self, cfg: RunConfig, device: torch.device) -> None:
-        cfg = cfg.validate()
-        super().__init__(cfg, device)
-        torch.manual_seed(cfg.train.seed)  # S-Net initialisation
-        self.model = SkipTSModel(cfg, build_backbone(cfg.teacher.backbone,
-                                                     cfg.teacher.weights)).to(device)
-        self.teacher = self.model.teacher
-        if device.type == "cuda" and cfg.train.channels_last:
-            self.model.to(memory_format=torch.channels_last)
+        super().__init__(cfg, device)  # validated, seeded: T and the model on the device
+        cfg = self.cfg
         self.opt = torch.optim.Adam(self.model.decoder.parameters(), lr=cfg.train.lr,
                                     betas=tuple(cfg.train.betas), **execution(device))
 
-    def modules(self) -> dict[str, nn.Module]:
-        return {"decoder": self.model.decoder}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer | None]:
         return {"opt": self.opt}
@@ -53,5 +42,3 @@ class SkipTSTrainer(TrainerBase):
         self.opt.step()
         return {"loss": loss.detach(), "sim": sim.detach(), "mac": mac.detach()}
 
-    def inference_state(self) -> dict[str, Any]:
-        return {"decoder": self.model.decoder.state_dict()}

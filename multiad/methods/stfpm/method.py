@@ -1,34 +1,39 @@
-"""STFPM through the method interface: ``build`` (its trainer), ``load``, ``combiner``."""
+"""STFPM through the method contract (:mod:`multiad.methods.contract`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
-from multiad.backbones import build_backbone
 from multiad.config import RunConfig
 from multiad.methods.base import MapCombiner
+from multiad.methods.contract import Method
 from multiad.methods.stfpm.anomaly_map import product_map
+from multiad.methods.stfpm.config import STFPMConfig
 from multiad.methods.stfpm.torch_model import STFPMModel
 from multiad.methods.stfpm.trainer import STFPMTrainer
 
 
-def build(cfg: RunConfig, device: torch.device) -> STFPMTrainer:
-    return STFPMTrainer(cfg, device)
+class STFPM(Method):
+    name = "stfpm"
+    title = "STFPM"
+    kind = "trained"
+    backbone = "resnet18"
+    reference = "Wang et al., BMVC 2021; code: gdwang08/STFPM (GPL-3.0; not copied)"
+    schedule: ClassVar[dict[str, Any]] = {"epochs": 100, "batch_size": 32, "lr": 0.4}
+    Config = STFPMConfig
+    model = STFPMModel
+    runner = STFPMTrainer
+    saved_modules = ("student",)
+    layer_names = ("L1", "L2", "L3")
+    order = 4
 
+    def combiner(self, cfg: RunConfig, meta: dict[str, Any]) -> MapCombiner:  # noqa: ARG002
+        """The product of the stored layer maps, upsampled (Eq. 4)."""
 
-def load(cfg: RunConfig, blob: dict[str, Any], recalibrate: bool) -> STFPMModel:  # noqa: ARG001
-    model = STFPMModel(cfg, build_backbone(cfg.teacher.backbone, cfg.teacher.weights))
-    model.student.load_state_dict(blob["student"])
-    return model
+        def combine(layers: Sequence[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+            return product_map(layers, size)
 
-
-def combiner(cfg: RunConfig, meta: dict[str, Any]) -> MapCombiner:  # noqa: ARG001
-    """The product of the stored layer maps, upsampled (Eq. 4)."""
-
-    def combine(layers: Sequence[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
-        return product_map(layers, size)
-
-    return combine
+        return combine

@@ -4,38 +4,27 @@ in training mode, the teacher frozen in evaluation mode)."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
-from torch import nn
 
-from multiad.backbones import build_backbone
 from multiad.config import RunConfig
 from multiad.engine.optim import execution
 from multiad.engine.trainer import TrainerBase
 from multiad.methods.stfpm.loss import stfpm_loss
-from multiad.methods.stfpm.torch_model import STFPMModel
 
 
 class STFPMTrainer(TrainerBase):
     loss_keys: ClassVar[tuple[str, ...]] = ("loss",)
 
     def __init__(self, cfg: RunConfig, device: torch.device) -> None:
-        cfg = cfg.validate()
-        super().__init__(cfg, device)
-        torch.manual_seed(cfg.train.seed)  # the student's initialisation
-        self.model = STFPMModel(cfg, build_backbone(cfg.teacher.backbone,
-                                                    cfg.teacher.weights)).to(device)
-        self.teacher = self.model.teacher
-        if device.type == "cuda" and cfg.train.channels_last:
-            self.model.to(memory_format=torch.channels_last)
+        super().__init__(cfg, device)  # validated, seeded: T and the model on the device
+        cfg = self.cfg
         p = cfg.stfpm
         self.opt = torch.optim.SGD(self.model.student.parameters(), lr=cfg.train.lr,
                                    momentum=p.momentum, weight_decay=p.weight_decay,
                                    **execution(device))
 
-    def modules(self) -> dict[str, nn.Module]:
-        return {"student": self.model.student}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer | None]:
         return {"opt": self.opt}
@@ -52,5 +41,3 @@ class STFPMTrainer(TrainerBase):
         self.opt.step()
         return {"loss": loss.detach()}
 
-    def inference_state(self) -> dict[str, Any]:
-        return {"student": self.model.student.state_dict()}
