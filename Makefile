@@ -16,7 +16,7 @@ help:
 	@echo "make demo    - train + evaluate on the embedded synthetic texture set (CPU ok)"
 	@echo "make test    - run the test suite"
 	@echo "make lint    - ruff"
-	@echo "make reproduce [PROFILE=demo|smoke|paper] - run the notebooks, then build the book"
+	@echo "make reproduce [PROFILE=demo|smoke|paper] [METHODS='name …'] - run the notebooks (with methods beyond the profile's, e.g. a plugin's), then build the book"
 	@echo "make book    - build the jupyter-book into _build/html (warnings are errors)"
 	@echo "make check-book - browser test of the built book (Debian chromium + playwright, offline)"
 	@echo "make lab [LAB_RESULTS=results/demo] - explore the heatmaps live in JupyterLab (127.0.0.1)"
@@ -97,5 +97,5 @@ PROFILE ?= demo
 # Runs every notebook of the profile (finished runs are kept), then builds the book even
 # when a notebook failed, and exits non-zero in that case.
 reproduce: setup-book
-	$(BIN)/python -m multiad.reproduce --profile $(PROFILE); status=$$?; \
+	$(BIN)/python -m multiad.reproduce --profile $(PROFILE) $(if $(METHODS),--methods $(METHODS)); status=$$?; \
 	$(MAKE) book && exit $$status

@@ -85,7 +85,7 @@ def bench_components(size: int, batch: int, dev: torch.device, iters: int) -> di
         sum(f.float().mean() for f in feats).backward()
 
     out["student_fwd_bwd_img_per_s"] = batch / timed(student_fb, dev, iters)
-    plain = MultiADTrainer(cfg.with_overrides(["model.dilation_rates=[1,1,1,1]"]), dev)
+    plain = MultiADTrainer(cfg.with_overrides(["multiad.dilation_rates=[1,1,1,1]"]), dev)
 
     def plain_fb() -> None:
         with tr.autocast():
@@ -263,7 +263,7 @@ def bench_inference(size: int, batch: int, dev: torch.device, iters: int,
     reset_peak(dev)
     cfg = make_cfg(size, batch, dev, optimised=True)
     teacher = build_backbone(BACKBONE, cfg.teacher.weights)
-    model = MultiADModel(cfg.model, teacher).to(dev).eval()
+    model = MultiADModel(cfg, teacher).to(dev).eval()
     if compile:  # benchmark only: the compiled wrappers replace the submodules
         model.teacher = torch.compile(model.teacher, mode=mode)
         model.student = torch.compile(model.student, mode=mode)

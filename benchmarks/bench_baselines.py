@@ -38,7 +38,7 @@ def ours(method: str, backbone: str, size: int, n_train: int, n_test: int) -> di
     cfg = RunConfig().with_overrides([
         f"method={method}", f"teacher.backbone={backbone}", f"teacher.weights={weights}",
         f"data.image_size={size}", "train.device=cpu"]).validate()
-    fitter = get_method(method).impl().build(cfg, torch.device("cpu"))
+    fitter = get_method(method).build(cfg, torch.device("cpu"))
     train, test = _images(n_train, size, 0), _images(n_test, size, 1)
     t0 = time.perf_counter()
     with torch.no_grad():

@@ -94,7 +94,7 @@ def bench_trained(method: str, size: int, dev: torch.device, cache_dir: str, sma
     extra = MHKD_SMALL if small and method == "mhkd" else []
     cfg = method_config(method, size, dev, cache_dir, extra)
     t0 = time.perf_counter()
-    trainer = get_method(method).impl().build(cfg, dev)
+    trainer = get_method(method).build(cfg, dev)
     build_s = time.perf_counter() - t0
     bs = cfg.train.batch_size
     x = trainer.prepare(_images(bs, size, 0))
@@ -124,7 +124,7 @@ def bench_fitted(method: str, size: int, dev: torch.device, cache_dir: str, n_fi
 
     cfg = method_config(method, size, dev, cache_dir)
     t0 = time.perf_counter()
-    fitter = get_method(method).impl().build(cfg, dev)
+    fitter = get_method(method).build(cfg, dev)
     out: dict[str, Any] = {"kind": "fitted", "teacher": cfg.teacher.backbone,
                            "batch": cfg.train.batch_size,
                            "build_s": round(time.perf_counter() - t0, 1)}

@@ -27,12 +27,12 @@ OFF = "D off"
 FIXED = "fixed λ = 0.1"
 RATIOS = (0.03, 0.1, 0.3, 1.0)
 VARIANTS: dict[str, list[str]] = {
-    OFF: ["model.discriminator=false"],
-    FIXED: ["model.lambda_rule=fixed", "model.lambda_adv=0.1"],
-    **{f"balanced r = {r:g}": ["model.lambda_rule=balanced", f"model.adv_ratio={r}"]
+    OFF: ["multiad.discriminator=false"],
+    FIXED: ["multiad.lambda_rule=fixed", "multiad.lambda_adv=0.1"],
+    **{f"balanced r = {r:g}": ["multiad.lambda_rule=balanced", f"multiad.adv_ratio={r}"]
        for r in RATIOS},
-    "balanced r = 0.1, D lr 1e-4": ["model.lambda_rule=balanced", "model.adv_ratio=0.1",
-                                    "model.d_lr=0.0001"],
+    "balanced r = 0.1, D lr 1e-4": ["multiad.lambda_rule=balanced", "multiad.adv_ratio=0.1",
+                                    "multiad.d_lr=0.0001"],
 }
 
 

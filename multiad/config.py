@@ -172,6 +172,11 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "config") -> RunConfig:
         d = _moved(d, source)
+        method = str(d.get("method") or default_method())
+        try:
+            get_method(method)
+        except ValueError as exc:
+            raise ValueError(f"{source}: {exc}") from None
         kinds = section_types()
         unknown = set(d) - set(kinds) - {"method"}
         if unknown:
@@ -181,7 +186,7 @@ class RunConfig:
         built = {name: _build(kind, d.get(name) or {}, f"{source}: {name}")
                  for name, kind in kinds.items()}
         core = {name: built.pop(name) for name in CORE_SECTIONS}
-        return cls(method=str(d.get("method") or default_method()), **core, sections=built)
+        return cls(method=method, **core, sections=built)
 
     def to_yaml(self, own_section_only: bool = False) -> str:
         return yaml.safe_dump(self.to_dict(own_section_only), sort_keys=False)

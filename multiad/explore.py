@@ -11,8 +11,8 @@ Three layers, from disk to screen:
   images, hover shows the dequantised map value and the ground truth; no kernel needed), and
   ``explorer_html`` turns that figure into a compact HTML snippet that loads the *vendored*
   plotly.js (``book/vendor/plotly``), never a CDN.
-- ``widget_explorer`` is the live ipywidgets UI for JupyterLab (dataset, method, run, image,
-  map, threshold, opacity; ``multiad.explore_widgets``, opened by ``make lab``). It needs a
+- ``multiad.explore_widgets.widget_explorer`` is the live ipywidgets UI for JupyterLab (dataset,
+  method, run, image, map, threshold, opacity; opened by ``make lab``). It needs a
   running kernel; in the static book it does nothing useful.
 
 Resolution and size: ``explorer.npz`` keeps the evaluation resolution (capped at
@@ -49,9 +49,7 @@ from multiad.atomic import atomic_path
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import plotly.graph_objects as go
 
-    from multiad.explore_widgets import ExplorerUI
-
-# Multi-AD's maps; another method stores its own layer maps (``MethodSpec.layer_names``)
+# Multi-AD's maps; another method stores its own layer maps (its method's ``layer_names``)
 MAP_NAMES: tuple[str, ...] = ("fused", "M1", "M2", "M3", "M4")
 LAYER_NAMES: tuple[str, ...] = MAP_NAMES[1:]
 EXPLORER_FILE = "explorer.npz"
@@ -611,24 +609,3 @@ def explorer_summary(results_dir: str | Path, shown: int) -> str:
 # ---------------------------------------------------------------------------------------
 # The live ipywidgets explorer (JupyterLab): multiad/explore_widgets.py
 # ---------------------------------------------------------------------------------------
-
-def widget_explorer(results_dir: str | Path) -> ExplorerUI:
-    """The live heatmap explorer for JupyterLab over every run of ``results_dir``.
-
-    ``widget_explorer("results/demo")`` as the last line of a cell shows it (``make lab``
-    opens a notebook that does this). It needs a running kernel: in the static book its
-    outputs would stay frozen, so the book uses ``plotly_explorer`` instead. The widget
-    lives in ``multiad.explore_widgets`` (imported here on first use, with ipywidgets).
-    """
-    from multiad.explore_widgets import widget_explorer as build
-
-    return build(results_dir)
-
-
-def __getattr__(name: str) -> Any:
-    """``multiad.explore.ExplorerUI`` still works: it is ``multiad.explore_widgets``'s."""
-    if name == "ExplorerUI":
-        from multiad import explore_widgets
-
-        return explore_widgets.ExplorerUI
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,7 +4,7 @@ Writes ``RESULTS_DIR/explore.ipynb`` from the template ``book/lab/explore.ipynb`
 ``parameters`` cell set to RESULTS_DIR, no outputs) unless that notebook is already there
 (``--fresh`` rewrites it), then runs JupyterLab in this process on 127.0.0.1 with the
 notebook open. Run its cells (Run ▸ Run All Cells) to get the explorer
-(``multiad.explore.widget_explorer``). Ctrl+C, or File ▸ Shut Down, stops the server.
+(``multiad.explore_widgets.widget_explorer``). Ctrl+C, or File ▸ Shut Down, stops the server.
 
 Offline by construction: the widgets' front end is the ``@jupyter-widgets/jupyterlab-manager``
 extension that ``jupyterlab_widgets`` (installed with ipywidgets 8, from PyPI) puts into

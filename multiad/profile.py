@@ -208,7 +208,19 @@ def yaml_value(v: Any) -> str:
 
 
 def load_profile(name_or_path: str) -> Profile:
-    """A profile by name (``smoke``, ``demo``, ``paper``) or by YAML path."""
+    """A profile by name (``smoke``, ``demo``, ``paper``) or by YAML path, with methods
+    beyond its own after a ``+`` each: ``smoke+gaussian`` is the smoke profile with the
+    (plugin) method ``gaussian`` run next to its baselines, under the same conditions, its
+    results in the same folder (its columns join the tables beside the paper's)."""
+    base, *extra = name_or_path.split("+")
+    profile = _load_profile(base)
+    profile.baselines = _baselines([*profile.baselines,
+                                    *(m for m in extra if m not in profile.methods)],
+                                   f"profile {name_or_path!r}")
+    return profile
+
+
+def _load_profile(name_or_path: str) -> Profile:
     path = Path(name_or_path)
     if not path.suffix:
         path = PROFILE_DIR / f"{name_or_path}.yaml"

@@ -168,7 +168,7 @@ def reproduce(profile_name: str, results_root: str | Path = "results",
     # on the pages) relative to it
     where = results.resolve()
     shown = where.relative_to(REPO) if where.is_relative_to(REPO) else where
-    params = {"profile": profile_name if Path(profile_name).suffix else profile.name,
+    params = {"profile": profile_name,
               "results_dir": str(shown), "device": device or ""}
     for k, nb in enumerate(notebooks, 1):
         elapsed = time.time() - t0
@@ -215,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="multiad reproduce", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--profile", default="demo", help="smoke, demo, paper or a YAML path")
+    p.add_argument("--methods", nargs="+", default=[], metavar="NAME",
+                   help="methods run beyond the profile's, e.g. a plugin's (same as "
+                        "--profile PROFILE+NAME)")
     p.add_argument("--results", default="results")
     p.add_argument("--device", help="override the profile's device")
     p.add_argument("--timeout", type=int, help="seconds per notebook cell")
@@ -231,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     if args.concurrent < 0:
         p.error("--concurrent must be ≥ 1 (or 0: the profile's)")
-    return 1 if reproduce(args.profile, args.results, args.device, args.timeout,
+    profile = "+".join([args.profile, *args.methods])
+    return 1 if reproduce(profile, args.results, args.device, args.timeout,
                           only=args.only, concurrent=args.concurrent) else 0
 
 

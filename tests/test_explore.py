@@ -207,7 +207,7 @@ def test_vendored_plotlyjs_matches_plotly() -> None:
 
 def test_widget_explorer_reacts(results: Path) -> None:
     pytest.importorskip("ipywidgets")
-    from multiad.explore import widget_explorer
+    from multiad.explore_widgets import widget_explorer
 
     ui = widget_explorer(results)  # no display, no kernel
     assert len(ui.run.options) == 2 and len(ui.image.options) == len(ui.data)
@@ -261,7 +261,7 @@ def test_run_method_and_runs(multi_results: Path) -> None:
 
 def test_widget_pickers_follow_each_other(multi_results: Path) -> None:
     pytest.importorskip("ipywidgets")
-    from multiad.explore import widget_explorer
+    from multiad.explore_widgets import widget_explorer
 
     ui = widget_explorer(multi_results)
     assert list(ui.dataset.options) == ["set-a", "set-b"]
@@ -280,7 +280,7 @@ def test_widget_pickers_follow_each_other(multi_results: Path) -> None:
 def test_widget_steps_tags_and_shows_errors(results: Path, monkeypatch) -> None:
     pytest.importorskip("ipywidgets")
     import multiad.explore_widgets as ew
-    from multiad.explore import ExplorerUI, widget_explorer
+    from multiad.explore_widgets import ExplorerUI, widget_explorer
 
     ui = widget_explorer(results)
     assert isinstance(ui, ExplorerUI) and ui.method.disabled  # one method: shown, fixed
@@ -316,7 +316,7 @@ def test_widget_responsive_at_demo_size(tmp_path: Path) -> None:
     pytest.importorskip("ipywidgets")
     import time
 
-    from multiad.explore import widget_explorer
+    from multiad.explore_widgets import widget_explorer
 
     n, size = 46, 256
     rng = np.random.default_rng(0)

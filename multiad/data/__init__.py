@@ -10,8 +10,9 @@ from .expected import Expected, expected_counts
 from .image_io import read_image, read_mask
 from .mvtec import MVTEC_CATEGORIES
 from .mvtec_loco import LOCO_CATEGORIES, LocoData, LocoDefect, load_mvtec_loco, loco_auspro
-from .registry import KINDS, load_dataset, load_split
+from .registry import KINDS, load_dataset
 from .samples import AnomalyData, Sample
+from .split import load_split
 from .synthetic import SYNTHETIC_CATEGORIES, make_synthetic
 from .tensors import (
     IMAGENET_MEAN,

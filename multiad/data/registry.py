@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .bmad import BMAD_KINDS, load_bmad
 from .errors import DataError
@@ -11,10 +10,6 @@ from .mvtec import load_folder, load_mvtec, load_mvtec_layout
 from .mvtec_loco import load_mvtec_loco
 from .samples import AnomalyData
 from .synthetic import SYNTHETIC_CATEGORIES, make_synthetic, read_manifest, synthetic_folder
-
-if TYPE_CHECKING:
-    from ..config import DataConfig
-    from .tensors import LoadedSplit
 
 KINDS = ("mvtec", "mvtec_loco", "folder", *BMAD_KINDS, "synthetic")
 KIND_ALIASES = {"mvtec_ad": "mvtec", "mvtecad": "mvtec", "brats": "brain", "brain_mri": "brain",
@@ -66,22 +61,3 @@ def load_dataset(kind: str, root: str | Path, category: str | None = None) -> An
     if kind == "synthetic":
         return load_synthetic(root, category)
     return load_bmad(kind, root)
-
-
-def load_split(cfg: DataConfig, which: str = "train", progress: bool = True,
-               check: bool = False) -> tuple[AnomalyData, LoadedSplit]:
-    """The dataset ``cfg`` describes and its ``train`` or ``test`` split decoded at
-    ``cfg.image_size``, through the on-disk cache (``cfg.cache_dir``, by default
-    :func:`default_cache_dir`). ``check``: the whole dataset's masks and image sizes are
-    checked first (:func:`multiad.data.preflight.preflight`), as before a training."""
-    from .tensors import default_cache_dir, preload
-
-    data = load_dataset(cfg.kind, cfg.root, cfg.category)
-    if check:
-        from .preflight import preflight
-
-        preflight(data)
-    cache = cfg.cache_dir or str(default_cache_dir())
-    split = preload(getattr(data, which), size=cfg.image_size, cache_dir=cache,
-                    progress=progress)
-    return data, split

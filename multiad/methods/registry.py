@@ -49,7 +49,8 @@ def register(method: Any) -> None:
     method of the same name from another module is refused; the same class defined again
     (a module reloaded) replaces the first."""
     old = _methods.get(method.name)
-    if old is not None and type(old).__qualname__ != type(method).__qualname__:
+    where = (type(method).__module__, type(method).__qualname__)
+    if old is not None and (type(old).__module__, type(old).__qualname__) != where:
         raise ValueError(f"method name {method.name!r} is taken by "
                          f"{type(old).__module__}.{type(old).__qualname__}; "
                          f"{type(method).__module__}.{type(method).__qualname__} needs another")
