@@ -142,6 +142,9 @@ class Profile:
     method: str = "multiad"  # the main method: its runs, ablations and figures lead the book
     # the teaching page's size (book/templates/walkthrough.ipynb); empty: its defaults
     walkthrough: dict[str, int] = field(default_factory=dict)
+    # overrides for one method's runs only, after ``config`` (e.g. a method's reference
+    # batch size where the profile's common one would leave it a handful of steps)
+    per_method: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def methods(self) -> list[str]:
@@ -194,7 +197,9 @@ class Profile:
 
     def overrides(self, job: Job, seed: int, device: str | None = None,
                   extra: dict[str, Any] | None = None) -> list[str]:
-        items = [f"{k}={yaml_value(v)}" for k, v in {**self.config, **(extra or {})}.items()]
+        method = (extra or {}).get("method", self.method)
+        chosen = {**self.config, **self.per_method.get(method, {}), **(extra or {})}
+        items = [f"{k}={yaml_value(v)}" for k, v in chosen.items()]
         items += [f"data.kind={job.kind}", f"data.root={job.root}",
                   f"data.category={job.category if job.category is not None else 'null'}",
                   f"train.seed={seed}"]
@@ -262,7 +267,8 @@ def _load_profile(name_or_path: str) -> Profile:
                    synthetic=d.get("synthetic") or {},
                    concurrent=_concurrent(d.get("concurrent", 1), str(path)),
                    baselines=_baselines(d.get("baselines") or [], str(path)),
-                   walkthrough=_walkthrough(d.get("walkthrough") or {}, str(path)))
+                   walkthrough=_walkthrough(d.get("walkthrough") or {}, str(path)),
+                   per_method=_per_method(d.get("per_method") or {}, str(path)))
 
 
 WALKTHROUGH_KEYS = ("image_size", "n_train", "steps", "batch_size")
@@ -282,9 +288,18 @@ def _baselines(names: list[str], where: str) -> list[str]:
 
     unknown = [n for n in names if n not in METHODS]
     if unknown:
-        raise ValueError(f"{where}: baselines {unknown} unknown; use any of "
+        raise ValueError(f"{where}: methods {unknown} unknown; use any of "
                          + ", ".join(METHODS))
     return list(names)
+
+
+def _per_method(d: dict[str, Any], where: str) -> dict[str, dict[str, Any]]:
+    _baselines(list(d), f"{where}: per_method")
+    bad = [m for m, v in d.items() if not isinstance(v, dict)]
+    if bad:
+        raise ValueError(f"{where}: per_method {bad}: expected a mapping of config keys, e.g. "
+                         "{train.batch_size: 1}")
+    return {m: dict(v) for m, v in d.items()}
 
 
 def _concurrent(n: Any, where: str) -> int:

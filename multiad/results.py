@@ -51,8 +51,10 @@ def teacher_columns(teacher: dict[str, Any]) -> dict[str, Any]:
     kind = teacher["kind"]
     quality = teacher.get("quality") or ("random" if kind == "random" else "paper")
     backbone = teacher.get("backbone", "wide_resnet50_2")
-    # a teacher the method distilled itself (MHKD's PDN) says from what and on what
-    distilled = teacher.get("origin") if str(backbone).startswith("mhkd_pdn") else None
+    # a teacher the method distilled itself (EfficientAD's and MHKD's PDN; "mhkd_pdn" before
+    # version 0.3) says from what and on what
+    distilled = teacher.get("origin") if str(backbone).startswith(("pdn_", "mhkd_pdn")) \
+        else None
     return {"backbone": backbone, "teacher": kind, "teacher_quality": quality,
             "teacher_distilled": distilled or "—"}
 

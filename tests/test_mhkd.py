@@ -12,12 +12,13 @@ import pytest
 import torch
 
 from multiad.data.errors import DataError
-from multiad.methods.mhkd.anomaly_map import branch_maps, normalise, quantiles
-from multiad.methods.mhkd.distill_data import image_files
+from multiad.methods.efficientad.anomaly_map import normalise, quantiles
+from multiad.methods.efficientad.distill_data import image_files
+from multiad.methods.efficientad.pdn import pdn_medium
+from multiad.methods.efficientad.student_teacher import holdout
+from multiad.methods.mhkd.anomaly_map import branch_maps
 from multiad.methods.mhkd.loss import hybrid_loss
-from multiad.methods.mhkd.pdn import pdn_medium
 from multiad.methods.mhkd.student import MHKDStudent
-from multiad.methods.mhkd.trainer import holdout
 
 TINY = ("mhkd.width=0.125", "mhkd.out_channels=16", "mhkd.distill_steps=3",
         "mhkd.distill_batch_size=2", "mhkd.distill_norm_images=2")
@@ -128,7 +129,7 @@ def test_draws_are_the_same_with_any_number_of_decoding_workers(tmp_path):
     of the loop itself, bit for bit, and a folder of photographs is read from disk."""
     import shutil
 
-    from multiad.methods.mhkd.distill_data import PairBatches, batches, default_workers
+    from multiad.methods.efficientad.distill_data import PairBatches, batches, default_workers
 
     for p in image_files(None)[:5]:
         shutil.copy(p, tmp_path / p.name)
@@ -159,7 +160,7 @@ def test_decoding_workers_do_not_make_another_run(offline_config):
 
 
 def test_teacher_is_distilled_once_and_reused(offline_config):
-    from multiad.methods.mhkd.distill import distil
+    from multiad.methods.efficientad.distill import distil
 
     cfg = offline_config("mhkd", *TINY).validate()
     state, meta = distil(cfg, torch.device("cpu"), progress=False)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from multiad.methods.mhkd.pdn import inner
+from multiad.methods.efficientad.pdn import inner
 
 
 def _relu() -> nn.ReLU:

@@ -1,15 +1,16 @@
-"""MHKD's teacher, distilled once per source network and cached (paper §III-A; reference
-``pretraining.py``, EfficientAD's teacher pretraining).
+"""The PDN teacher of EfficientAD (paper §3.1, its pretraining) and of MHKD (paper §III-A;
+reference ``pretraining.py``), distilled once per source network and settings, and cached.
 
 The target of an image is the source network's (``teacher.backbone``: WRN-101-2 in the
 paper, ResNeXt-101 in the code) PatchCore-style patch features of stages 2 and 3 at twice
 the input size — 3×3 neighbourhoods, stage 3 upsampled to stage 2's grid, each pooled to
 1024 values and both together to ``out_channels`` (PatchCore's ``patch_features``) —
 normalised per channel by their mean and standard deviation over ``distill_norm_images``
-draws. The PDN (``pdn_medium``) sees the image at the input size and learns the target by
+draws. The PDN (``build_pdn``, padded so that its grid is the target's; a run may use it
+unpadded, the same weights) sees the image at the input size and learns the target by
 MSE: Adam (lr 1e-4, weight decay 1e-5), ``distill_steps`` steps of ``distill_batch_size``
 draws (the reference: 60,000 of 32 ImageNet images). The result is a file in the cache
-(``<cache>/mhkd_teachers/``) named by a digest of everything it depends on, with what it
+(``<cache>/pdn_teachers/``) named by a digest of everything it depends on, with what it
 was distilled on, its losses, its wall time and peak memory; a run reuses it.
 """
 
@@ -30,21 +31,27 @@ from tqdm.auto import tqdm
 from multiad.backbones import FeatureInfo, FrozenBackbone, WeightsSource, build_backbone
 from multiad.backbones.resnet import IMAGENET_MEAN, IMAGENET_STD
 from multiad.data import normalize
-from multiad.methods.mhkd.distill_data import (
+from multiad.methods.efficientad.distill_data import (
     PairBatches,
     batches,
     default_workers,
     describe,
     image_files,
 )
-from multiad.methods.mhkd.pdn import pdn_medium
+from multiad.methods.efficientad.pdn import build_pdn
 from multiad.methods.patchcore.torch_model import patch_features
 from multiad.torch_files import load_torch, save_torch
 
 if TYPE_CHECKING:
     from multiad.config import RunConfig
+    from multiad.methods.efficientad.config import PDNTeacherConfig
 
-CACHE_VERSION = 2  # 2: each batch seeded by its index (worker processes decode ahead)
+CACHE_VERSION = 3  # 2: each batch seeded by its index; 3: the PDN's size
+
+
+def teacher_settings(cfg: RunConfig) -> PDNTeacherConfig:
+    """The run's method section, which says how its PDN teacher is distilled."""
+    return cfg.sections[cfg.method]
 
 
 def target_features(source: FrozenBackbone, x_large: torch.Tensor, layers: tuple[int, ...],
@@ -56,12 +63,13 @@ def target_features(source: FrozenBackbone, x_large: torch.Tensor, layers: tuple
 
 
 def _settings(cfg: RunConfig, source: FrozenBackbone, data: dict[str, Any]) -> dict[str, Any]:
-    p = cfg.mhkd
+    p = teacher_settings(cfg)
     src = source.source  # what the weights are, not where they lie
     return {"version": CACHE_VERSION, "torch": torch.__version__,
             "source": {"backbone": src.backbone, "kind": src.kind, "sha256": src.sha256,
                        "random_seed": src.random_seed},
             "data": data, "image_size": cfg.data.image_size, "out_channels": p.out_channels,
+            "pdn": p.pdn,
             "width": p.width, "layers": list(p.distill_layers), "steps": p.distill_steps,
             "batch_size": p.distill_batch_size, "lr": p.distill_lr,
             "norm_images": p.distill_norm_images, "seed": cfg.train.seed}
@@ -72,7 +80,8 @@ def cache_path(cfg: RunConfig, settings: dict[str, Any]) -> Path:
 
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
     base = Path(cfg.data.cache_dir).expanduser() if cfg.data.cache_dir else default_cache_dir()
-    return base / "mhkd_teachers" / f"pdn-{cfg.teacher.backbone}-{digest.hexdigest()[:16]}.pt"
+    name = f"pdn-{settings['pdn']}-{cfg.teacher.backbone}-{digest.hexdigest()[:16]}.pt"
+    return base / "pdn_teachers" / name
 
 
 @torch.no_grad()
@@ -81,7 +90,7 @@ def _channel_stats(source: FrozenBackbone, draws: Any, steps: int, cfg: RunConfi
     """The reference's ``feature_normalization``: the mean of per-batch channel means, then
     the mean of per-batch mean squared deviations, over ``steps`` batches each (the next
     ``2·steps`` batches of ``draws``)."""
-    p = cfg.mhkd
+    p = teacher_settings(cfg)
 
     def target(large: torch.Tensor) -> torch.Tensor:
         return target_features(source, large.to(device, non_blocking=True), p.distill_layers,
@@ -103,14 +112,16 @@ def _distil_steps(source: FrozenBackbone, draws: Any, norm_steps: int, cfg: RunC
                   device: torch.device, progress: bool | None
                   ) -> tuple[nn.Module, list[dict[str, float]]]:
     """Normalise the target on the first batches, then train the PDN on the next ones."""
-    p = cfg.mhkd
+    p = teacher_settings(cfg)
     mean, std = _channel_stats(source, draws, norm_steps, cfg, device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.train.seed)
-        pdn: nn.Module = pdn_medium(p.out_channels, p.width).to(device)
+        # padded while distilled (its grid is the target's); the weights are the same for
+        # the unpadded network a run may use
+        pdn: nn.Module = build_pdn(p.pdn, p.out_channels, p.width, True).to(device)
     opt = torch.optim.Adam(pdn.parameters(), lr=p.distill_lr, weight_decay=1e-5)
     curve: list[dict[str, float]] = []
-    bar = tqdm(range(p.distill_steps), desc=f"MHKD teacher from {cfg.teacher.backbone}",
+    bar = tqdm(range(p.distill_steps), desc=f"PDN teacher from {cfg.teacher.backbone}",
                disable=progress is False if progress is not None else None, leave=False)
     every = max(1, p.distill_steps // 20)
     for step in bar:
@@ -133,7 +144,7 @@ def _distil_steps(source: FrozenBackbone, draws: Any, norm_steps: int, cfg: RunC
 def distil(cfg: RunConfig, device: torch.device, progress: bool | None = None
            ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The distilled PDN's state dict and its record, from the cache or made now."""
-    p = cfg.mhkd
+    p = teacher_settings(cfg)
     source = build_backbone(cfg.teacher.backbone, cfg.teacher.weights)
     files = image_files(p.distill_root)
     data = describe(p.distill_root, files)
@@ -143,7 +154,7 @@ def distil(cfg: RunConfig, device: torch.device, progress: bool | None = None
         try:
             blob = load_torch(path)
         except Exception as exc:  # a damaged file is a miss: distilled again, replaced
-            warnings.warn(f"{path}: unreadable ({exc}); distilling MHKD's teacher again",
+            warnings.warn(f"{path}: unreadable ({exc}); distilling the PDN teacher again",
                           stacklevel=2)
             blob = {}
         if blob.get("settings") == json.loads(json.dumps(settings, default=str)):
@@ -164,6 +175,7 @@ def distil(cfg: RunConfig, device: torch.device, progress: bool | None = None
     finally:
         draws.close()  # stops the decoding workers, also on an error or an interrupt
     meta = {**data, "source": source.source.describe(), "steps": p.distill_steps,
+            "pdn": p.pdn,
             "decoding_workers": workers,
             "batch_size": p.distill_batch_size, "image_size": cfg.data.image_size,
             "width": p.width, "losses": curve, "wall_s": round(time.perf_counter() - t0, 1),
@@ -182,9 +194,9 @@ def distil(cfg: RunConfig, device: torch.device, progress: bool | None = None
 class PDNStages(nn.Module):
     """The PDN as a backbone body: one output, the list a ``FrozenBackbone`` returns."""
 
-    def __init__(self, out_channels: int, width: float) -> None:
+    def __init__(self, size: str, out_channels: int, width: float, padding: bool) -> None:
         super().__init__()
-        self.pdn = pdn_medium(out_channels, width)
+        self.pdn = build_pdn(size, out_channels, width, padding)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return [self.pdn(x)]
@@ -195,17 +207,18 @@ def pdn_teacher(cfg: RunConfig, state: dict[str, torch.Tensor], meta: dict[str, 
     """The distilled PDN as the run's frozen teacher (ImageNet input normalisation, one
     output at stride 4); its source records the network it was distilled from."""
 
-    body = PDNStages(cfg.mhkd.out_channels, cfg.mhkd.width)
+    p = teacher_settings(cfg)
+    body = PDNStages(p.pdn, p.out_channels, p.width, p.padding)
     body.pdn.load_state_dict(state)
     src = meta["source"]
     digest = hashlib.sha256(b"".join(v.numpy().tobytes() for v in state.values()))
     source = WeightsSource(
-        backbone=f"mhkd_pdn<-{src['backbone']}", kind=src["kind"],
+        backbone=f"pdn_{p.pdn}<-{src['backbone']}", kind=src["kind"],
         path=Path(meta["cache_file"]) if meta.get("cache_file") else None,
         sha256=digest.hexdigest(), origin=f"distilled from {src['backbone']} "
         f"({src.get('sha256') or src['kind']}) on {meta['distilled_on']}, "
         f"{meta['steps']} steps of {meta['batch_size']}", offline=bool(src.get("offline")),
         random_seed=int(src.get("random_seed", 0)))
-    return FrozenBackbone(body, FeatureInfo((cfg.mhkd.out_channels,), (4,)), source,
+    return FrozenBackbone(body, FeatureInfo((p.out_channels,), (4,)), source,
                           IMAGENET_MEAN, IMAGENET_STD)
 

@@ -1,6 +1,7 @@
-"""The natural images MHKD's teacher is distilled on, and how a training pair is drawn.
+"""The natural images a PDN teacher is distilled on (EfficientAD's, MHKD's), and how a
+training pair is drawn; EfficientAD's penalty draws from them too.
 
-- a folder the user points at (``mhkd.distill_root``; ImageNet's train folder in the
+- a folder the user points at (``<method>.distill_root``; ImageNet's train folder in the
   paper): every image file under it, recursively, decoded when drawn;
 - offline, by default: the photographs bundled with scikit-image (a fixed list of 16 —
   an astronaut, a cat, coffee, coins, bricks, grass, gravel, a rocket, a motorcycle, …;
@@ -46,7 +47,7 @@ def skimage_photographs() -> list[Path]:
     missing = [p.name for p in paths if not p.exists()]
     if missing:
         raise DataError(f"scikit-image's bundled photographs {missing} are missing from "
-                        f"{folder}; reinstall scikit-image, or set mhkd.distill_root to a "
+                        f"{folder}; reinstall scikit-image, or set <method>.distill_root to a "
                         "folder of natural images")
     return paths
 
@@ -57,12 +58,12 @@ def image_files(root: str | Path | None) -> list[Path]:
         return skimage_photographs()
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise DataError(f"mhkd.distill_root {root} is not a folder; point it at a folder of "
+        raise DataError(f"distill_root {root} is not a folder; point it at a folder of "
                         "natural images (ImageNet's train folder in the paper), or unset it "
                         "for the bundled photographs")
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise DataError(f"mhkd.distill_root {root} holds no image files "
+        raise DataError(f"distill_root {root} holds no image files "
                         f"({', '.join(sorted(IMAGE_SUFFIXES))})")
     return files
 
@@ -141,7 +142,7 @@ class PairBatches(torch.utils.data.Dataset):
 
 
 def default_workers(n_files: int) -> int:
-    """Decoding processes for ``mhkd.distill_workers=None``: none for a small set (decoded
+    """Decoding processes for ``distill_workers=None``: none for a small set (decoded
     once, kept in memory), else up to 4 of the cores this process may use, one left for
     the training loop. Each worker holds up to two finished batches in shared memory
     (``/dev/shm``; 32 draws at 256 and 512 px are about 126 MB): a container needs a
