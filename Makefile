@@ -63,7 +63,7 @@ bench: setup
 book: setup-book
 	$(BIN)/python benchmarks/summarize.py
 	$(BIN)/python -m multiad.methods.settings book/_generated/method_settings.md
-	$(BIN)/python -m multiad.reproduce --placeholders
+	$(BIN)/python -m multiad.pipeline.reproduce --placeholders
 	rm -rf _build/html _build/.doctrees
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "book: _build/html/index.html"
@@ -84,9 +84,9 @@ LAB_RESULTS ?= results/demo
 LAB_ARGS ?=
 # The live heatmap explorer: writes $(LAB_RESULTS)/explore.ipynb (from book/lab/explore.ipynb)
 # and starts JupyterLab on 127.0.0.1 with it open; Run > Run All Cells shows the explorer.
-# LAB_ARGS go to python -m multiad.lab (--port 8899, --no-browser, --fresh, --ServerApp.…).
+# LAB_ARGS go to python -m multiad.pipeline.lab (--port 8899, --no-browser, --fresh, --ServerApp.…).
 lab: setup-book
-	$(BIN)/python -m multiad.lab $(LAB_RESULTS) $(LAB_ARGS)
+	$(BIN)/python -m multiad.pipeline.lab $(LAB_RESULTS) $(LAB_ARGS)
 
 # Drives the explorer in a live JupyterLab in Debian's chromium (offline; never `playwright
 # install`); fails, instead of skipping, without chromium, playwright or jupyterlab.
@@ -97,5 +97,5 @@ PROFILE ?= demo
 # Runs every notebook of the profile (finished runs are kept), then builds the book even
 # when a notebook failed, and exits non-zero in that case.
 reproduce: setup-book
-	$(BIN)/python -m multiad.reproduce --profile $(PROFILE) $(if $(METHODS),--methods $(METHODS)); status=$$?; \
+	$(BIN)/python -m multiad.pipeline.reproduce --profile $(PROFILE) $(if $(METHODS),--methods $(METHODS)); status=$$?; \
 	$(MAKE) book && exit $$status

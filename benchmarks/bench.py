@@ -37,7 +37,7 @@ from multiad.gaussian import gaussian_blur
 from multiad.methods.multiad.anomaly_map import fuse_maps, image_score, layer_maps
 from multiad.methods.multiad.mff import MultiScaleFusion
 from multiad.methods.multiad.trainer import MultiADTrainer
-from multiad.profile import load_profile
+from multiad.pipeline.profiles import load_profile
 from multiad.provenance import provenance, select_device
 
 

@@ -8,7 +8,7 @@ Writes into the run folder (all atomically):
   native resolution — the fused and smoothed maps are recomputed from them), scores, labels,
   defect types and paths;
 - ``explorer.npz``: a quantised subset (images, masks, layer and fused maps) for the
-  heatmap explorer (``multiad.explore``);
+  heatmap explorer (``multiad.pipeline.explore``);
 - ``per_image.csv``: each test image's score and ground-truth area (Figure 8's rule);
 - ``heatmaps/``: an example grid and per-image overlays.
 """
@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from multiad.atomic import atomic_path, atomic_write, write_json
 from multiad.data import LocoData, load_split, loco_auspro, normalize
 from multiad.engine.run_lock import RunLock, claim_run_folder
-from multiad.explore import save_explorer_data
+from multiad.explorer_data import save_explorer_data
 from multiad.methods import InferenceModel, get_method
 from multiad.metrics import evaluate_test_set
 from multiad.provenance import provenance, select_device

@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from multiad.evaluate import evaluate
-from multiad.figures import defect_cases, draw, typical_and_best
-from multiad.profile import Job, Setting, load_profile, table4_settings
-from multiad.results import collect_ablation, setting_table, table4
-from multiad.runs import (
+from multiad.pipeline.figures import defect_cases, draw, typical_and_best
+from multiad.pipeline.profiles import Job, Setting, load_profile, table4_settings
+from multiad.pipeline.results import collect_ablation, setting_table, table4
+from multiad.pipeline.runs import (
     ablation_dir,
     ablation_training,
     job_training,
@@ -187,7 +187,7 @@ def test_figure_rules_and_panels(tiny_profile, table4_done, tmp_path):
     assert Image.open(png).size[0] > 200
     # the recomputed map is the evaluated one: its maximum is the image score (Eq. 15), up
     # to the float16 storage of the layer maps
-    from multiad.figures import RunMaps
+    from multiad.pipeline.figures import RunMaps
 
     rm = RunMaps(main)
     assert float(rm.smoothed(cases[-1].index).max()) == pytest.approx(cases[-1].score, rel=2e-2)

@@ -9,22 +9,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from multiad.explore import (
-    BOOK_PLOTLYJS,
-    CDN_MARKERS,
+from multiad.explorer_data import (
     LAYER_NAMES,
     MAP_NAMES,
+    find_explorer_runs,
+    load_explorer_data,
+    row_delta,
+    row_undelta,
+    save_explorer_data,
+    select_subset,
+)
+from multiad.pipeline.explore import (
+    BOOK_PLOTLYJS,
+    CDN_MARKERS,
     book_explorers,
     explorer_html,
     explorer_summary,
-    find_explorer_runs,
-    load_explorer_data,
     plotly_explorer,
-    row_delta,
-    row_undelta,
     run_title,
-    save_explorer_data,
-    select_subset,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -207,7 +209,7 @@ def test_vendored_plotlyjs_matches_plotly() -> None:
 
 def test_widget_explorer_reacts(results: Path) -> None:
     pytest.importorskip("ipywidgets")
-    from multiad.explore_widgets import widget_explorer
+    from multiad.pipeline.explore_widgets import widget_explorer
 
     ui = widget_explorer(results)  # no display, no kernel
     assert len(ui.run.options) == 2 and len(ui.image.options) == len(ui.data)
@@ -241,7 +243,7 @@ def multi_results(results: Path) -> Path:
 
 def test_run_method_and_runs(multi_results: Path) -> None:
     pytest.importorskip("ipywidgets")
-    from multiad.explore_widgets import DEFAULT_METHOD, explorer_runs, pick_run, run_method
+    from multiad.pipeline.explore_widgets import DEFAULT_METHOD, explorer_runs, pick_run, run_method
 
     runs = explorer_runs(multi_results)
     assert [(r.dataset, r.method, r.seed) for r in runs] == [
@@ -261,7 +263,7 @@ def test_run_method_and_runs(multi_results: Path) -> None:
 
 def test_widget_pickers_follow_each_other(multi_results: Path) -> None:
     pytest.importorskip("ipywidgets")
-    from multiad.explore_widgets import widget_explorer
+    from multiad.pipeline.explore_widgets import widget_explorer
 
     ui = widget_explorer(multi_results)
     assert list(ui.dataset.options) == ["set-a", "set-b"]
@@ -279,8 +281,8 @@ def test_widget_pickers_follow_each_other(multi_results: Path) -> None:
 
 def test_widget_steps_tags_and_shows_errors(results: Path, monkeypatch) -> None:
     pytest.importorskip("ipywidgets")
-    import multiad.explore_widgets as ew
-    from multiad.explore_widgets import ExplorerUI, widget_explorer
+    import multiad.pipeline.explore_widgets as ew
+    from multiad.pipeline.explore_widgets import ExplorerUI, widget_explorer
 
     ui = widget_explorer(results)
     assert isinstance(ui, ExplorerUI) and ui.method.disabled  # one method: shown, fixed
@@ -316,7 +318,7 @@ def test_widget_responsive_at_demo_size(tmp_path: Path) -> None:
     pytest.importorskip("ipywidgets")
     import time
 
-    from multiad.explore_widgets import widget_explorer
+    from multiad.pipeline.explore_widgets import widget_explorer
 
     n, size = 46, 256
     rng = np.random.default_rng(0)

@@ -115,3 +115,14 @@ def test_no_central_file_names_a_method(central: str) -> None:
         code = path.read_text(encoding="utf-8").replace(doc, "")
         for name in METHODS:
             assert not re.search(rf"""["']{name}["']""", code), f"{path} names {name!r}"
+
+
+def test_the_core_never_imports_the_book_pipeline() -> None:
+    """``multiad.pipeline`` (profiles, runs, reproduce, tables, figures, explorers) sits
+    above the core; nothing below it imports it."""
+    modules = _modules()
+    for name, path in modules.items():
+        if name.startswith("multiad.pipeline"):
+            continue
+        above = {t for t in _imports(name, path, modules) if t.startswith("multiad.pipeline")}
+        assert not above, f"{name} imports {sorted(above)}"

@@ -1,7 +1,7 @@
 """The live heatmap explorer in a real JupyterLab, driven in Debian's chromium (``make check-lab``).
 
 The browser test builds a demo-sized results folder (two synthetic datasets of 46 and 36
-test images at 256×256, ``save_explorer_data``), starts ``python -m multiad.lab`` (what
+test images at 256×256, ``save_explorer_data``), starts ``python -m multiad.pipeline.lab`` (what
 ``make lab`` runs) on 127.0.0.1 with a free port, a token and its own Jupyter config,
 data, runtime and IPython folders (the widget front end stays visible: it lives in the
 venv's ``share/jupyter/labextensions``), opens the notebook in chromium (playwright,
@@ -17,7 +17,7 @@ process and its kernel must be gone and its port closed.
 Without chromium, playwright, jupyterlab or ipywidgets the test skips; with
 ``MULTIAD_BROWSER_TEST=required`` (``make check-lab``, CI) it fails instead.
 ``MULTIAD_LAB_SCREENSHOTS=DIR`` keeps the screenshots (and the timings) in DIR.
-The other tests here check ``multiad.lab`` without a browser.
+The other tests here check ``multiad.pipeline.lab`` without a browser.
 """
 
 from __future__ import annotations
@@ -58,12 +58,12 @@ CHANGE_S = 30  # one control change → kernel redraw → new picture in the pag
 
 
 # ---------------------------------------------------------------------------------------
-# multiad.lab without a browser
+# multiad.pipeline.lab without a browser
 # ---------------------------------------------------------------------------------------
 
 def _tiny_results(root: Path) -> Path:
     """A results folder with one 16-px run (enough for the notebook and the CLI)."""
-    from multiad.explore import save_explorer_data
+    from multiad.explorer_data import save_explorer_data
 
     rng = np.random.default_rng(0)
     kinds = ["good"] * 3 + ["crack"] * 2
@@ -133,7 +133,7 @@ def _demo_results(root: Path) -> Path:
 
     from multiad.data.synthetic_medical import MEDICAL_DEFECTS, render_medical
     from multiad.data.synthetic_texture import TEXTURE_DEFECTS, render_texture
-    from multiad.explore import save_explorer_data
+    from multiad.explorer_data import save_explorer_data
 
     size = 256
     for ds, render, defects in (("synthetic-texture", render_texture, TEXTURE_DEFECTS),
@@ -226,7 +226,7 @@ def _jupyter_env(home: Path) -> dict[str, str]:
 
 
 class Server:
-    """``python -m multiad.lab`` in its own session, its log in a file."""
+    """``python -m multiad.pipeline.lab`` in its own session, its log in a file."""
 
     def __init__(self, work: Path, results: Path) -> None:
         self.port, self.token = _free_port(), secrets.token_hex(16)
@@ -234,7 +234,7 @@ class Server:
         self.log_path = work / "server.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "multiad.lab", str(results), "--port", str(self.port),
+            [sys.executable, "-m", "multiad.pipeline.lab", str(results), "--port", str(self.port),
              "--token", self.token, "--no-browser", "--fresh", "--ServerApp.port_retries=0"],
             cwd=work, env=_jupyter_env(work / "jupyter"), stdout=self._log,
             stderr=subprocess.STDOUT, start_new_session=True)

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from multiad.comparison import reference, rerun_table
 from multiad.data.synthetic import make_synthetic
-from multiad.loco_results import (
+from multiad.pipeline.comparison import reference, rerun_table
+from multiad.pipeline.loco_results import (
     LOCO_ORDER,
     auspro_per_defect,
     auspro_per_defect_wide,
@@ -21,9 +21,9 @@ from multiad.loco_results import (
     mhkd_table1,
     mhkd_table1_reported,
 )
-from multiad.profile import load_profile
-from multiad.results import collect, related_reference
-from multiad.runs import run_job
+from multiad.pipeline.profiles import load_profile
+from multiad.pipeline.results import collect, related_reference
+from multiad.pipeline.runs import run_job
 
 
 def test_transcribed_means_are_the_means_of_the_printed_rows() -> None:

@@ -70,10 +70,10 @@ def test_a_profile_runs_it_next_to_the_paper_methods(plugin_path: Path, tmp_path
     profile's conditions, its runs in the same results folder, its column in Table 3's
     re-run beside the paper's methods."""
     script = textwrap.dedent(f"""
-        from multiad.comparison import rerun_table
-        from multiad.profile import load_profile
-        from multiad.results import collect
-        from multiad.runs import run_job
+        from multiad.pipeline.comparison import rerun_table
+        from multiad.pipeline.profiles import load_profile
+        from multiad.pipeline.results import collect
+        from multiad.pipeline.runs import run_job
 
         prof = load_profile("smoke+gaussian")
         assert prof.methods[-1] == "gaussian" and prof.name == "smoke", prof.methods

@@ -28,7 +28,12 @@ def test_all_metrics_and_per_image_aupimo_come_from_the_runs(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from multiad.metric_tables import ALL_METRICS, all_metrics_table, aupimo_per_image, plot_aupimo
+    from multiad.pipeline.metric_tables import (
+        ALL_METRICS,
+        all_metrics_table,
+        aupimo_per_image,
+        plot_aupimo,
+    )
 
     df = pd.DataFrame([_run(tmp_path, "multiad", 0, 0.4), _run(tmp_path, "multiad", 1, 0.4),
                        _run(tmp_path, "padim", 0, 0.1)])

@@ -9,10 +9,10 @@ import nbformat
 import pytest
 import yaml
 
-from multiad.profile import DATASET_PAGES, load_profile
-from multiad.reproduce import plan, reproduce
-from multiad.results import collect, comparison
-from multiad.runs import preflight
+from multiad.pipeline.profiles import DATASET_PAGES, load_profile
+from multiad.pipeline.reproduce import plan, reproduce
+from multiad.pipeline.results import collect, comparison
+from multiad.pipeline.runs import preflight
 
 
 def _profile(tmp_path, tex, med, name="tiny", ablations=None, baselines=None):
@@ -125,7 +125,7 @@ def test_paper_profile_refuses_to_start_without_data(tmp_path, monkeypatch):
     assert any("mvtec-carpet" in p for p in ablation) and any("retina" in p for p in ablation)
     assert not any("mvtec-tile" in p or "loco-" in p for p in ablation)
     # MVTec LOCO AD, beyond the paper's tables, is left out when missing, unless named
-    from multiad.reproduce import optional_pages_without_data
+    from multiad.pipeline.reproduce import optional_pages_without_data
 
     assert optional_pages_without_data(paper, plan(paper), None) == (["mvtec-loco"], [])
     assert optional_pages_without_data(paper, plan(paper), ["mvtec-loco", "tables"]) == (
@@ -186,7 +186,7 @@ def test_comparison_puts_paper_numbers_next_to_ours(tmp_path):
 
 
 def test_rerun_table_puts_each_method_next_to_its_reported_numbers(tmp_path):
-    from multiad.comparison import rerun_table
+    from multiad.pipeline.comparison import rerun_table
 
     for method, folder, image in (("multiad", "runs/mvtec-bottle", 0.99),
                                   ("padim", "methods/padim/mvtec-bottle", 0.97)):
@@ -225,7 +225,7 @@ def test_notebook_parameters_override_the_profile():
 
 
 def test_a_longer_run_resumes_the_finished_one(tmp_path):
-    from multiad.runs import run_job
+    from multiad.pipeline.runs import run_job
 
     root = str(tmp_path / "synthetic")
     tex = {"id": "tex", "kind": "synthetic", "category": "texture", "root": root}
@@ -244,7 +244,7 @@ def test_per_method_settings_reach_that_methods_runs_only(tmp_path):
     config; an unknown method there is refused by name."""
     import yaml
 
-    from multiad.profile import load_profile
+    from multiad.pipeline.profiles import load_profile
 
     base = yaml.safe_load((Path(__file__).resolve().parent.parent / "multiad" / "profiles"
                            / "smoke.yaml").read_text())

@@ -345,7 +345,7 @@ def test_predict_skips_a_broken_image_and_never_overwrites_an_overlay(finished_r
 @pytest.mark.parametrize("extra", [["--ServerApp.ip=0.0.0.0"], ["--ip", "192.168.1.4"],
                                    ["--token", ""], ["--IdentityProvider.token="]])
 def test_the_explorers_server_stays_private(finished_run, tmp_path, extra, capsys):
-    from multiad.lab import main
+    from multiad.pipeline.lab import main
 
     results = tmp_path / "results"
     (results / "runs" / "texture" / "seed0").mkdir(parents=True)

@@ -1,4 +1,4 @@
-"""The teaching page's measurements (multiad.walkthrough) on a tiny Multi-AD: shapes from
+"""The teaching page's measurements (multiad.pipeline.walkthrough) on a tiny Multi-AD: shapes from
 the modules, the receptive field, SE factors, feature pictures and a short trace."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def test_stage_shapes_and_the_architecture_figure(trainer):
     import matplotlib
 
     matplotlib.use("Agg")
-    from multiad.walkthrough import architecture_figure, stage_shapes
+    from multiad.pipeline.walkthrough import architecture_figure, stage_shapes
 
     x = torch.zeros(1, 3, 64, 64)
     shapes = stage_shapes(trainer.model, x, trainer.cfg.multiad)
@@ -37,7 +37,7 @@ def test_dilation_widens_the_receptive_field_of_a_stage(trainer):
     import dataclasses
 
     from multiad.methods.multiad.students import build_student
-    from multiad.walkthrough import effective_receptive_field
+    from multiad.pipeline.walkthrough import effective_receptive_field
 
     def field(rates):
         torch.manual_seed(0)
@@ -51,7 +51,7 @@ def test_dilation_widens_the_receptive_field_of_a_stage(trainer):
 
 def test_se_weights_are_one_factor_per_channel_per_image_in_0_1(trainer):
     from multiad.methods.multiad.se import SqueezeExcitation
-    from multiad.walkthrough import se_weights
+    from multiad.pipeline.walkthrough import se_weights
 
     x = torch.randn(2, 3, 64, 64)
     w = se_weights(trainer.model.student.eval(), x)
@@ -62,7 +62,7 @@ def test_se_weights_are_one_factor_per_channel_per_image_in_0_1(trainer):
 
 
 def test_pca_pictures_share_the_reference_projection():
-    from multiad.walkthrough import pca_rgb
+    from multiad.pipeline.walkthrough import pca_rgb
 
     g = torch.Generator().manual_seed(0)
     a = torch.randn(16, 8, 8, generator=g)
@@ -76,7 +76,7 @@ def test_pca_pictures_share_the_reference_projection():
 
 def test_short_training_records_every_step(trainer, tiny_texture_root):
     from multiad.data import load_split
-    from multiad.walkthrough import short_training
+    from multiad.pipeline.walkthrough import short_training
 
     _, split = load_split(trainer.cfg.data, "train", progress=False)
     trace = short_training(trainer, split.images[:8], split.images[8:], steps=3,

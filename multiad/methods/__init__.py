@@ -13,7 +13,7 @@
 | ``mkd`` | MKD (Salehi et al., CVPR 2021) | trained | VGG-16 |
 | ``skip_ts`` | Skip-TS (Liu, Jiao, Lu & Chen; related system) | trained | WRN-50-2 |
 | ``mhkd`` | MHKD (multi-task hybrid KD; related system) | trained | WRN-101-2 (distilled) |
-| ``efficientad`` | EfficientAD (Batzner et al., WACV 2024; modern peer) | trained | WRN-101-2 (distilled) |
+| ``efficientad`` | EfficientAD (Batzner et al., WACV 2024; peer) | trained | WRN-101-2 (dist.) |
 
 A method of your own joins from your own package through the entry-point group
 ``multiad.methods`` (``examples/gaussian_method/`` is a worked one).

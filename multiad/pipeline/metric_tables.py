@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from multiad.results import mean_std
+from multiad.pipeline.results import mean_std
 
 #: metrics.json key → column title, in the order ADer reports them, then AUPIMO.
 ALL_METRICS = {"image_auroc": "I-AUROC", "image_ap": "I-AP", "image_f1_max": "I-F1max",
@@ -25,10 +25,10 @@ def _metrics_of(run: str) -> dict[str, Any]:
 
 
 def all_metrics_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset and method (rows of :func:`multiad.results.collect`): every metric of
+    """Per dataset and method (rows of :func:`multiad.pipeline.results.collect`): every metric of
     :data:`ALL_METRICS` in %, mean ± std over seeds; ``—`` where a run has none (a run
     written before these metrics, or AUPIMO with too few normal pixels)."""
-    from multiad.comparison import method_title
+    from multiad.pipeline.comparison import method_title
 
     rows = []
     for run, ds, method in zip(df.run, df.dataset_id, df.method, strict=True) if len(df) \
@@ -48,7 +48,7 @@ def all_metrics_table(df: pd.DataFrame) -> pd.DataFrame:
 def aupimo_per_image(df: pd.DataFrame) -> pd.DataFrame:
     """One row per anomalous test image of every run: dataset, method, seed, its AUPIMO
     (%). Runs without AUPIMO contribute none."""
-    from multiad.comparison import method_title
+    from multiad.pipeline.comparison import method_title
 
     rows = []
     for run, ds, method, seed in zip(df.run, df.dataset_id, df.method, df.seed,

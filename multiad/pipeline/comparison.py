@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from multiad.results import domain_average, mean_std, paper_reference, related_reference
+from multiad.pipeline.results import domain_average, mean_std, paper_reference, related_reference
 
 PAPER_METHODS = ("Multi-AD", "PaDiM", "PatchCore", "SimpleNet", "STFPM", "RD4AD", "MKD")
 

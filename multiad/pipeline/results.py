@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from multiad.profile import REFERENCE_DIR, Profile
+from multiad.pipeline.profiles import REFERENCE_DIR, Profile
 
 METRICS = ("image_auroc", "pixel_auroc", "aupro", "image_f1_max")
 
@@ -81,7 +81,7 @@ def paper_reference() -> pd.DataFrame:
 def related_reference() -> pd.DataFrame:
     """The related systems' own papers' numbers (%), long form: MHKD's Table I (AUsPRO on
     MVTec LOCO AD), its image AUROC there (Fig. 4 text) and its Table II (MVTec AD); see
-    :mod:`multiad.loco_results`."""
+    :mod:`multiad.pipeline.loco_results`."""
     return pd.read_csv(REFERENCE_DIR / "related_reported.csv")
 
 
@@ -225,7 +225,7 @@ def table4(df: pd.DataFrame, profile: Profile, domain: str) -> pd.DataFrame:
     """Table 4 for one domain: for each SE/D/MFF study the average image/pixel AUROC (%)
     over the domain's datasets that ran (mean over seeds first), next to the paper's and
     the difference; all eight rows, run or not."""
-    from multiad.profile import table4_settings
+    from multiad.pipeline.profiles import table4_settings
 
     ref = pd.read_csv(REFERENCE_DIR / "paper_table_4_ablation.csv").set_index("study")
     if len(df):

@@ -20,8 +20,8 @@ from typing import Any
 
 import pandas as pd
 
-from multiad.comparison import method_title
-from multiad.results import mean_std, related_reference
+from multiad.pipeline.comparison import method_title
+from multiad.pipeline.results import mean_std, related_reference
 
 TYPES = ("logical_anomalies", "structural_anomalies")
 # MHKD's Table I column order

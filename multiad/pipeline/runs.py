@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from multiad.profile import ABLATED, Ablation, Job, Profile, Setting, yaml_value
+from multiad.pipeline.profiles import ABLATED, Ablation, Job, Profile, Setting, yaml_value
 
 
 class Training(NamedTuple):

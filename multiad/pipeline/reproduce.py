@@ -26,16 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from multiad.profile import (
+from multiad.pipeline.profiles import (
     ABLATION_TITLES,
     DATASET_PAGES,
     PAPER_DOMAINS,
     Profile,
     load_profile,
 )
-from multiad.runs import data_problems, page_jobs, preflight
+from multiad.pipeline.runs import data_problems, page_jobs, preflight
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = REPO / "book" / "templates"
 EXECUTED = REPO / "book" / "executed"
 

@@ -34,14 +34,14 @@ from typing import Any
 
 import numpy as np
 
-from multiad.explore import (
+from multiad.explorer_data import (
     EXPLORER_FILE,
     MAP_NAMES,
     ExplorerData,
-    _display_range,
     find_explorer_runs,
     load_explorer_data,
 )
+from multiad.pipeline.explore import display_range
 
 DEFAULT_METHOD = "multiad"
 CSS = "multiad"  # prefix of the controls' CSS classes: multiad-explorer, multiad-image, …
@@ -328,11 +328,11 @@ class ExplorerUI:
     # -- threshold and drawing -----------------------------------------------------------------
 
     def display_range(self, name: str) -> tuple[float, float]:
-        """Colour range of map ``name`` over the run (``_display_range``), cached."""
+        """Colour range of map ``name`` over the run (``display_range``), cached."""
         assert self.data is not None
         key = (self.data.source, name)
         if key not in self._ranges:
-            self._ranges[key] = _display_range(self.data.map(name))
+            self._ranges[key] = display_range(self.data.map(name))
         return self._ranges[key]
 
     def default_threshold(self, name: str) -> float:
@@ -381,6 +381,6 @@ def widget_explorer(results_dir: str | Path) -> ExplorerUI:
     ``widget_explorer("results/demo")`` as the last line of a cell shows it (``make lab``
     opens a notebook that does this). It needs a running kernel (the pictures are drawn by
     Python callbacks): in the static book its outputs would stay frozen, so the book uses
-    ``multiad.explore.plotly_explorer`` instead.
+    ``multiad.pipeline.explore.plotly_explorer`` instead.
     """
     return ExplorerUI(results_dir)

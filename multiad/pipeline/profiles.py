@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
-REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
+PROFILE_DIR = Path(__file__).resolve().parents[1] / "profiles"
+REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference"
 # the paper's Table 3 (industrial) and Table 2 (medical); "loco": logical and structural
 # anomalies in MVTec LOCO AD's layout, not in the paper (MHKD's headline set, its Table I)
 DOMAINS = ("industrial", "medical", "loco")

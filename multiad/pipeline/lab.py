@@ -1,10 +1,12 @@
-"""``python -m multiad.lab [RESULTS_DIR]`` (``make lab``): the live heatmap explorer in JupyterLab.
+"""``python -m multiad.pipeline.lab [RESULTS_DIR]`` (``make lab``): the live heatmap
+explorer in JupyterLab.
 
 Writes ``RESULTS_DIR/explore.ipynb`` from the template ``book/lab/explore.ipynb`` (its
 ``parameters`` cell set to RESULTS_DIR, no outputs) unless that notebook is already there
 (``--fresh`` rewrites it), then runs JupyterLab in this process on 127.0.0.1 with the
 notebook open. Run its cells (Run ▸ Run All Cells) to get the explorer
-(``multiad.explore_widgets.widget_explorer``). Ctrl+C, or File ▸ Shut Down, stops the server.
+(``multiad.pipeline.explore_widgets.widget_explorer``). Ctrl+C, or File ▸ Shut Down,
+stops the server.
 
 Offline by construction: the widgets' front end is the ``@jupyter-widgets/jupyterlab-manager``
 extension that ``jupyterlab_widgets`` (installed with ipywidgets 8, from PyPI) puts into
@@ -23,12 +25,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "book" / "lab" / "explore.ipynb"
 NOTEBOOK = "explore.ipynb"  # written into the results folder
 DEFAULT_RESULTS = "results/demo"
 HOST = "127.0.0.1"
-# the runs the explorer shows (as multiad.explore.find_explorer_runs, which would import
+# the runs the explorer shows (as multiad.pipeline.explore.find_explorer_runs, which would import
 # torch into the server process)
 RUN_GLOB = "runs/*/seed*/explorer.npz"
 OFFLINE_ARGS = ("--LabApp.news_url=None",
@@ -43,7 +45,7 @@ def explorer_notebook(results_dir: str | Path, template: Path = TEMPLATE) -> dic
     if len(cells) != 1:
         raise ValueError(f"{template}: expected one cell tagged 'parameters', got {len(cells)}")
     path = str(Path(results_dir).resolve())
-    cells[0]["source"] = ("# the results folder (written by python -m multiad.lab)\n"
+    cells[0]["source"] = ("# the results folder (written by python -m multiad.pipeline.lab)\n"
                           f"results_dir = {json.dumps(path)}")
     for c in nb["cells"]:
         if c["cell_type"] == "code":
@@ -116,7 +118,7 @@ def exposure(token: str | None, extra: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m multiad.lab", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m multiad.pipeline.lab", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("results_dir", nargs="?", default=DEFAULT_RESULTS,
                    help=f"a results folder with {RUN_GLOB} (default {DEFAULT_RESULTS})")
@@ -133,13 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = p.parse_known_args(argv)
     problems = exposure(args.token, extra)
     if problems and not args.exposed:
-        print("multiad.lab: refused: " + "; ".join(problems) + ". The explorer's server "
+        print("multiad.pipeline.lab: refused: " + "; ".join(problems) + ". The explorer's server "
               "runs code; it listens on 127.0.0.1 with a random token by default. Pass "
               "--i-know-this-exposes-my-machine if you mean it", file=sys.stderr)
         return 2
     results = Path(args.results_dir)
     if not any(results.glob(RUN_GLOB)):
-        print(f"multiad.lab: no evaluated run under {results} (no {RUN_GLOB}): run "
+        print(f"multiad.pipeline.lab: no evaluated run under {results} (no {RUN_GLOB}): run "
               "`make reproduce` (results/demo) or `multiad run`, or name another results "
               "folder: make lab LAB_RESULTS=results/smoke", file=sys.stderr)
         return 2
