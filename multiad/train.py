@@ -2,7 +2,7 @@
 
 - ``train(cfg, run_dir)`` / ``train_many([(cfg, run_dir), …])``: the configured method's
   training (Multi-AD: Algorithm 1) into a run folder, resumable
-  (:mod:`multiad.engine.loop`);
+  (:mod:`multiad.engine.loop`, :mod:`multiad.engine.scheduler`);
 - ``load_trained(run_dir)``: that method's inference model, ready to evaluate.
 """
 
@@ -14,8 +14,9 @@ from typing import Any
 import torch
 
 from multiad.config import RunConfig
-from multiad.engine.loop import TrainingFailed, epoch_order, train, train_many
+from multiad.engine.loop import epoch_order
 from multiad.engine.run_folder import comparable_config, is_complete
+from multiad.engine.scheduler import TrainingFailed, train, train_many
 from multiad.methods import InferenceModel, get_method
 from multiad.torch_files import load_torch, save_torch
 

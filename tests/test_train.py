@@ -275,7 +275,7 @@ def test_config_is_validated_before_anything_runs(tmp_path):
 
 def test_runs_trained_together_equal_runs_trained_alone(tiny_config, tmp_path, monkeypatch):
     """Interleaved steps, each run with its own RNG (D's dropout), data order and length."""
-    import multiad.engine.loop as train_module
+    import multiad.engine.shared_data as train_module
     cfgs = [tiny_config,
             tiny_config.with_overrides(["train.seed=1", "train.batch_size=6"]),
             tiny_config.with_overrides(["multiad.se=false", "train.epochs=3"])]

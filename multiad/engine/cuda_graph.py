@@ -121,3 +121,20 @@ class GraphedStep:
     def join(self) -> None:
         """Make the current stream wait for this step's queued work."""
         torch.cuda.current_stream(self.trainer.device).wait_stream(self.stream)
+
+
+def graphed_step_if_asked(trainer: TrainerBase, images: torch.Tensor, start: int,
+                          stream: torch.cuda.Stream | None, t_cache: list[torch.Tensor] | None,
+                          rng: torch.Generator | None) -> GraphedStep | None:
+    """The run's step as a CUDA graph when ``train.cuda_graph`` asks, the method's step has
+    been checked capturable, the device is CUDA and a full batch and an epoch are left;
+    otherwise None (the step runs eagerly)."""
+    cfg, bs = trainer.cfg, trainer.cfg.train.batch_size
+    if not (cfg.train.cuda_graph and trainer.graph_capturable
+            and trainer.device.type == "cuda" and len(images) >= bs
+            and start < cfg.train.epochs):
+        return None
+    # the same step without launch overhead; warm-up steps are undone before capture
+    return GraphedStep(trainer, (bs, *images.shape[1:]), stream=stream,
+                       teacher=None if t_cache is None else
+                       [((bs, *c.shape[1:]), c.dtype) for c in t_cache], rng=rng)

@@ -2,8 +2,9 @@
 
 - :class:`TrainerBase`, a *trained* method (Multi-AD, STFPM, RD4AD, …): it owns its
   networks, its optimisers and its step (Multi-AD: a D step, then an S step; STFPM: one
-  SGD step); the engine (:mod:`multiad.engine.loop`) owns the epochs, the data order,
-  checkpoints and resume, progress, concurrency, CUDA graphs and the teacher-feature cache.
+  SGD step); the engine owns the epochs, the data order, progress (``loop``), checkpoints
+  and resume (``resume``), concurrency (``scheduler``), CUDA graphs (``cuda_graph``) and
+  the shared data and teacher features (``shared_data``).
 - :class:`FitterBase`, a *fitted* method (PaDiM, PatchCore): one pass over the training
   images' features (:mod:`multiad.engine.fit`).
 
