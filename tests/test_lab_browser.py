@@ -43,7 +43,7 @@ import numpy as np
 import pytest
 from browser_helpers import chromium, is_loopback
 
-from multiad import lab
+from multiad.pipeline import lab
 
 REPO = Path(__file__).resolve().parents[1]
 REQUIRED = os.environ.get("MULTIAD_BROWSER_TEST", "").lower() == "required"
@@ -111,7 +111,7 @@ def test_lab_command_line(tmp_path: Path) -> None:
     assert lab.main([str(results), "--write-only"]) == 0 and nb.is_file()
     assert lab.main([str(tmp_path / "empty"), "--write-only"]) == 2  # no runs: says so
     makefile = (REPO / "Makefile").read_text()
-    assert re.search(r"^lab:.*\n\t.*-m multiad\.lab", makefile, re.M)
+    assert re.search(r"^lab:.*\n\t.*-m multiad\.pipeline\.lab", makefile, re.M)
 
 
 # ---------------------------------------------------------------------------------------
