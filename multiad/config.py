@@ -170,8 +170,12 @@ class RunConfig:
         return _plain({**core, **sections})
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], source: str = "config") -> RunConfig:
-        d = _moved(d, source)
+    def from_dict(cls, d: dict[str, Any], source: str = "config", note_renamed: bool = False
+                  ) -> RunConfig:
+        """``d`` as a configuration; ``note_renamed``: say when it uses an old section name
+        (a file or a command line the user writes; the package's own records are read
+        silently)."""
+        d = _moved(d, source, note_renamed)
         method = str(d.get("method") or default_method())
         try:
             get_method(method)
@@ -198,7 +202,7 @@ class RunConfig:
             d = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
             raise ValueError(f"{path}: not valid YAML/JSON ({exc})") from exc
-        return cls.from_dict(d, source=str(path))
+        return cls.from_dict(d, source=str(path), note_renamed=True)
 
     def with_overrides(self, overrides: list[str]) -> RunConfig:
         """Apply ``section.key=value`` (or ``method=name``) overrides, values parsed as YAML."""
@@ -310,7 +314,7 @@ def _yaml_value(raw: str) -> Any:
     return value
 
 
-def _moved(d: dict[str, Any], source: str) -> dict[str, Any]:
+def _moved(d: dict[str, Any], source: str, note: bool) -> dict[str, Any]:
     """``d`` with keys and sections of older configurations where they are today
     (``moved_keys``, ``renamed_sections``)."""
     d = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
@@ -323,7 +327,7 @@ def _moved(d: dict[str, Any], source: str) -> dict[str, Any]:
             d[new_sec].setdefault(new_key, value)
     for old in renamed:
         if old in d:
-            new = _renamed(old, renamed, source)
+            new = _renamed(old, renamed, source, note)
             if new in d:
                 raise ValueError(f"{source}: sections {old!r} and {new!r} are one section "
                                  f"({old!r} is its old name); keep {new!r} only")
@@ -331,10 +335,11 @@ def _moved(d: dict[str, Any], source: str) -> dict[str, Any]:
     return d
 
 
-def _renamed(old: str, renamed: dict[str, str], where: str) -> str:
+def _renamed(old: str, renamed: dict[str, str], where: str, note: bool = True) -> str:
     new = renamed[old]
-    warnings.warn(f"{where}: section {old!r} is now called {new!r} (read as {new!r}; "
-                  f"write {new}.KEY from now on)", FutureWarning, stacklevel=3)
+    if note:
+        warnings.warn(f"{where}: section {old!r} is now called {new!r} (read as {new!r}; "
+                      f"write {new}.KEY from now on)", FutureWarning, stacklevel=3)
     return new
 
 

@@ -80,3 +80,14 @@ def test_provenance_commit_from_git_or_the_environment(monkeypatch):
     assert here["commit"] is None or len(here["commit"]) == 40
     monkeypatch.setenv("MULTIAD_COMMIT", "f1b1170")  # a copied tree: the copier knows best
     assert git_commit() == {"commit": "f1b1170", "dirty": None}
+
+
+def test_the_old_model_section_still_reads_and_what_the_user_writes_is_told(recwarn):
+    """Multi-AD's section was ``model`` before version 0.3: records of the package (a run's
+    metrics.json) read silently, a command line or file the user writes gets a note."""
+    old = RunConfig.from_dict({"method": "multiad", "model": {"se": False}})
+    assert old.multiad.se is False and not recwarn.list
+    with pytest.warns(FutureWarning, match="'model' is now called 'multiad'"):
+        assert RunConfig().with_overrides(["model.se=false"]).multiad.se is False
+    with pytest.raises(ValueError, match="one section"):
+        RunConfig.from_dict({"model": {}, "multiad": {}})
