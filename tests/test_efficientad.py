@@ -76,6 +76,15 @@ def test_colour_jitter_changes_each_image_by_one_bounded_adjustment():
     assert torch.equal(colour_jitter(x), y)  # seeded: a resumed run draws the same
 
 
+def test_the_penalty_draws_the_distillations_photographs_without_their_source_size():
+    from multiad.methods.efficientad.distill_data import PairBatches, image_files
+
+    files = image_files(None)
+    pair = PairBatches(files, 32, seed=1, batch_size=2)[5]
+    small, source = PairBatches(files, 32, seed=1, batch_size=2, with_source=False)[5]
+    assert torch.equal(small, pair[0]) and source.numel() == 0 and pair[1].shape[-1] == 64
+
+
 def test_the_map_is_padded_to_a_quarter_of_the_input_before_upsampling():
     a = torch.zeros(1, 1, 56, 56)
     a[..., 0, 0] = 1.0

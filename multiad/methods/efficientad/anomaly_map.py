@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from multiad.gaussian import gaussian_blur
 from multiad.methods.common import upsample
 
 
@@ -58,3 +59,9 @@ def pixel_map(maps: Sequence[torch.Tensor], size: tuple[int, int]) -> torch.Tens
     if pad_h > 0 or pad_w > 0:
         m = F.pad(m, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
     return upsample(m, size)
+
+
+def smoothed(fused: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The pixel map smoothed by G_σ; σ = 0 (EfficientAD's default): as it is."""
+    return gaussian_blur(fused, sigma) if sigma > 0 else fused
+

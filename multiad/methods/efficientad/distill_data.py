@@ -106,8 +106,12 @@ class PairBatches(torch.utils.data.Dataset):
     the same whichever process decodes it and in whatever order: a ``DataLoader`` with
     any number of workers (:func:`batches`) gives bit-identical draws."""
 
-    def __init__(self, files: list[Path], size: int, seed: int, batch_size: int) -> None:
+    def __init__(self, files: list[Path], size: int, seed: int, batch_size: int,
+                 with_source: bool = True) -> None:
+        """``with_source`` False: the PDN's input only (EfficientAD's penalty draws); the
+        source input comes back empty, the draws themselves are the same."""
         self.files, self.size, self.seed, self.batch_size = files, size, seed, batch_size
+        self.sides = (size, 2 * size) if with_source else (size,)
         self._cache: dict[int, torch.Tensor] = {}  # decoded images (small sets only)
 
     def __len__(self) -> int:  # batches are indexed without end; a sampler picks a range
@@ -135,10 +139,11 @@ class PairBatches(torch.utils.data.Dataset):
                 grey = (0.299 * crop[0] + 0.587 * crop[1] + 0.114 * crop[2])[None]
                 crop = grey.expand(3, -1, -1)
             crop = crop[None]
-            for out, side in ((small, self.size), (large, 2 * self.size)):
+            for out, side in zip((small, large), self.sides, strict=False):
                 out.append(F.interpolate(crop, size=(side, side), mode="bilinear",
                                          antialias=True, align_corners=False)[0])
-        return torch.stack(small).clamp(0, 1), torch.stack(large).clamp(0, 1)
+        return torch.stack(small).clamp(0, 1), \
+            torch.stack(large).clamp(0, 1) if large else torch.empty(0)
 
 
 def default_workers(n_files: int) -> int:

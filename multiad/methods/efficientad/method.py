@@ -9,10 +9,9 @@ import torch
 
 from multiad.backbones import FrozenBackbone
 from multiad.config import RunConfig
-from multiad.gaussian import gaussian_blur
 from multiad.methods.base import MapCombiner
 from multiad.methods.contract import Method
-from multiad.methods.efficientad.anomaly_map import pixel_map
+from multiad.methods.efficientad.anomaly_map import pixel_map, smoothed
 from multiad.methods.efficientad.config import EfficientADConfig
 from multiad.methods.efficientad.distill import pdn_teacher
 from multiad.methods.efficientad.torch_model import EfficientADModel
@@ -59,7 +58,6 @@ class EfficientAD(Method):
         sigma = self.settings(cfg).sigma
 
         def combine(layers: Sequence[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
-            fused = pixel_map(layers, size)
-            return gaussian_blur(fused, sigma) if sigma > 0 else fused
+            return smoothed(pixel_map(layers, size), sigma)
 
         return combine

@@ -9,9 +9,12 @@ import torch
 
 from multiad.backbones import FrozenBackbone
 from multiad.config import RunConfig
-from multiad.gaussian import gaussian_blur
 from multiad.methods.base import AnomalyOutput
-from multiad.methods.efficientad.anomaly_map import pixel_map, squared_difference_map
+from multiad.methods.efficientad.anomaly_map import (
+    pixel_map,
+    smoothed,
+    squared_difference_map,
+)
 from multiad.methods.efficientad.autoencoder import Autoencoder, output_side
 from multiad.methods.efficientad.pdn import build_pdn
 from multiad.methods.efficientad.student_teacher import PDNStudentModel
@@ -36,10 +39,9 @@ class EfficientADModel(PDNStudentModel):
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> AnomalyOutput:
-        sigma = self.cfg.efficientad.sigma
         with torch.autocast(x.device.type, enabled=False):
             maps = self.normalised_maps(x)
             fused = pixel_map(maps, tuple(x.shape[-2:]))
-            smoothed = gaussian_blur(fused, sigma) if sigma > 0 else fused
-        return AnomalyOutput(layer_maps=maps, fused=fused, smoothed=smoothed,
-                             score=smoothed.flatten(1).amax(dim=1))
+            smooth = smoothed(fused, self.cfg.efficientad.sigma)
+        return AnomalyOutput(layer_maps=maps, fused=fused, smoothed=smooth,
+                             score=smooth.flatten(1).amax(dim=1))

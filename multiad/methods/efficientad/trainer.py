@@ -27,8 +27,8 @@ class EfficientADTrainer(PDNStudentTrainer):
         # the penalty's photographs: the distillation's (seeded per step, so a resumed
         # run draws what an uninterrupted one would)
         self.photos = PairBatches(image_files(p.distill_root), self.cfg.data.image_size,
-                                  self.cfg.train.seed + 1, self.cfg.train.batch_size) \
-            if p.penalty else None
+                                  self.cfg.train.seed + 1, self.cfg.train.batch_size,
+                                  with_source=False) if p.penalty else None
 
     def trainable(self) -> list[nn.Parameter]:
         return [*self.model.student.parameters(), *self.model.autoencoder.parameters()]

@@ -9,9 +9,8 @@ import torch
 
 from multiad.backbones import FrozenBackbone
 from multiad.config import RunConfig
-from multiad.gaussian import gaussian_blur
 from multiad.methods.base import AnomalyOutput
-from multiad.methods.efficientad.anomaly_map import combined_map, pixel_map
+from multiad.methods.efficientad.anomaly_map import combined_map, pixel_map, smoothed
 from multiad.methods.efficientad.student_teacher import PDNStudentModel
 from multiad.methods.mhkd.anomaly_map import branch_maps
 from multiad.methods.mhkd.student import MHKDStudent
@@ -36,6 +35,6 @@ class MHKDModel(PDNStudentModel):
         with torch.autocast(x.device.type, enabled=False):
             maps = self.normalised_maps(x)
             fused = pixel_map(maps, tuple(x.shape[-2:]))
-            smoothed = gaussian_blur(fused, self.cfg.mhkd.sigma)
+            smooth = smoothed(fused, self.cfg.mhkd.sigma)
             score = combined_map(maps).flatten(1).amax(dim=1)
-        return AnomalyOutput(layer_maps=maps, fused=fused, smoothed=smoothed, score=score)
+        return AnomalyOutput(layer_maps=maps, fused=fused, smoothed=smooth, score=score)
