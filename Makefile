@@ -16,7 +16,8 @@ help:
 	@echo "make demo    - train + evaluate on the embedded synthetic texture set (CPU ok)"
 	@echo "make test    - run the test suite"
 	@echo "make lint    - ruff"
-	@echo "make reproduce [PROFILE=demo|smoke|paper] [METHODS='name …'] - run the notebooks (with methods beyond the profile's, e.g. a plugin's), then build the book"
+	@echo "make reproduce [PROFILE=demo|smoke|paper] [METHODS='name …'] [RAY=address|auto] - plan, run the plan as Ray tasks (a local instance, or a cluster), render the pages, build the book"
+	@echo "make plan [PROFILE=…] - print the profile's plan: its steps, what is finished, the estimated time"
 	@echo "make book    - build the jupyter-book into _build/html (warnings are errors)"
 	@echo "make check-book - browser test of the built book (Debian chromium + playwright, offline)"
 	@echo "make lab [LAB_RESULTS=results/demo] - explore the heatmaps live in JupyterLab (127.0.0.1)"
@@ -79,7 +80,7 @@ check-anomalib: setup
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,anomalib]'
 	$(BIN)/python -m pytest -q -m anomalib tests/test_anomalib_differential.py
 
-.PHONY: lab check-lab check-anomalib
+.PHONY: lab check-lab check-anomalib plan
 LAB_RESULTS ?= results/demo
 LAB_ARGS ?=
 # The live heatmap explorer: writes $(LAB_RESULTS)/explore.ipynb (from book/lab/explore.ipynb)
@@ -94,8 +95,14 @@ check-lab: setup-book
 	MULTIAD_BROWSER_TEST=required $(BIN)/python -m pytest -q -m browser tests/test_lab_browser.py
 
 PROFILE ?= demo
-# Runs every notebook of the profile (finished runs are kept), then builds the book even
-# when a notebook failed, and exits non-zero in that case.
+# Plans the profile, runs the plan's unfinished steps as Ray tasks (a local Ray instance
+# started and stopped here; RAY=auto or RAY=host:port: a cluster, as does $RAY_ADDRESS),
+# renders its pages, then builds the book even when a step or page failed, and exits
+# non-zero in that case.
+REPRODUCE_ARGS = --profile $(PROFILE) $(if $(METHODS),--methods $(METHODS)) $(if $(RAY),--ray $(RAY))
 reproduce: setup-book
-	$(BIN)/python -m multiad.pipeline.reproduce --profile $(PROFILE) $(if $(METHODS),--methods $(METHODS)); status=$$?; \
+	$(BIN)/python -m multiad.pipeline.reproduce $(REPRODUCE_ARGS); status=$$?; \
 	$(MAKE) book && exit $$status
+
+plan: setup-book
+	$(BIN)/python -m multiad.pipeline.reproduce $(REPRODUCE_ARGS) --plan

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 
@@ -11,18 +12,20 @@ import yaml
 
 from multiad.evaluate import evaluate
 from multiad.pipeline.figures import defect_cases, draw, typical_and_best
+from multiad.pipeline.plan import build_plan
 from multiad.pipeline.profiles import Job, Setting, load_profile, table4_settings
 from multiad.pipeline.results import collect_ablation, setting_table, table4
-from multiad.pipeline.runs import (
-    ablation_dir,
-    ablation_training,
-    job_training,
-    page_trainings,
-    run_ablation,
-    run_dir,
-    train_ahead,
-    trained_dir,
-)
+from multiad.pipeline.runs import ablation_dir, run_ablation, run_dir, trained_dir
+from multiad.pipeline.steps import Context, failure_file, run_step
+
+
+def run_here(plan):
+    """Every step of ``plan`` in this process, in its order (what a Ray task runs)."""
+    ctx = Context(plan.profile, plan.results, plan.workdir, plan.device)
+    done = {}
+    for step in plan.todo:
+        done[step.id] = run_step(ctx, step, *(done[n] for n in step.needs if n in done))
+    return done
 
 
 @pytest.fixture(scope="module")
@@ -79,47 +82,52 @@ def test_mff_rows_share_one_training(tiny_profile, table4_done):
     assert not (ablation_dir(res, "table4", "study2", job, 0) / "model.pt").exists()
 
 
-def test_students_trained_ahead_together_give_the_same_cells(tiny_profile, table4_done,
-                                                             tmp_path):
-    """A profile's `concurrent` trains the distinct students at once first (train_many);
-    the cells then only evaluate, with the numbers of the one-at-a-time run."""
-    prof = dataclasses.replace(tiny_profile[0], concurrent=2)
-    ab, job = prof.ablations["table4"], prof.jobs["tex"]
-    trainings = [ablation_training(prof, s, job, 0, tmp_path) for s in ab.settings]
-    assert len({t.dir for t in trainings}) == 2  # studies 1–2 and 3–4 share a student
-    assert train_ahead(prof, trainings, progress=False) == []
-    stamps = {t.dir: (t.dir / "model.pt").stat().st_mtime_ns for t in trainings}
-    for t in trainings:
+def test_students_trained_together_give_the_same_cells(tiny_profile, table4_done, tmp_path):
+    """With a profile's `concurrent`, the plan trains a dataset's distinct students in one
+    step (train_many), its main run and the students its ablation rows need together; the
+    cells then only evaluate, with the numbers of the one-at-a-time run."""
+    prof = dataclasses.replace(tiny_profile[0], concurrent=4)
+    job = prof.jobs["tex"]
+    plan = build_plan(prof, tmp_path, pages=["ablation-table4"])
+    train = [s for s in plan.steps if s.kind == "train"]
+    # studies 1–2 are the main run; 3–4 share one D-less student: one step of two runs
+    assert [s.dirs for s in train] == [(run_dir(tmp_path, job, 0),
+                                        trained_dir(tmp_path, {"discriminator": False}, job, 0))]
+    assert train[0].runs[1].cfg.multiad.discriminator is False
+    evaluations = {s.setting: s for s in plan.steps if s.ablation}
+    assert evaluations["study1"].needs == (train[0].id, f"evaluate/runs/{job.id}/seed0")
+    assert evaluations["study3"].needs == (train[0].id,)
+    results = run_here(plan)
+    assert all(r["ok"] for r in results.values()), results
+    for t in train[0].runs:
         meta = json.loads((t.dir / "train.json").read_text())
-        assert meta["trained_together_with"] == [str(o.dir) for o in trainings
-                                                 if o.dir != t.dir][:1]
-    cells = {s.id: run_ablation(prof, ab, s, job, 0, tmp_path, progress=False)
-             for s in ab.settings}
-    assert stamps == {t.dir: (t.dir / "model.pt").stat().st_mtime_ns for t in trainings}
-    for sid, cell in cells.items():
-        assert cell["metrics"] == table4_done[sid]["metrics"], sid
+        assert meta["trained_together_with"] == [str(o.dir) for o in train[0].runs
+                                                 if o.dir != t.dir]
+    for sid, done in table4_done.items():
+        cell = json.loads((ablation_dir(tmp_path, "table4", sid, job, 0) / "metrics.json"
+                           ).read_text())
+        assert cell["metrics"] == done["metrics"], sid
+    again = build_plan(prof, tmp_path, pages=["ablation-table4"])
+    assert not again.todo  # everything finished: nothing planned to run
 
 
-def test_a_small_dataset_page_fills_its_group_with_ablation_students(tiny_profile, tmp_path):
-    prof, job = tiny_profile[0], tiny_profile[0].jobs["tex"]
-    assert [t.dir for t in page_trainings(prof, [job], tmp_path)] == [run_dir(tmp_path, job, 0)]
-    four = page_trainings(dataclasses.replace(prof, concurrent=4), [job], tmp_path)
-    # the tiny profile's ablation rows need one more student: D off (studies 3 and 4)
-    assert [t.dir for t in four] == [run_dir(tmp_path, job, 0),
-                                     trained_dir(tmp_path, {"discriminator": False}, job, 0)]
-    assert four[1].cfg.multiad.discriminator is False
-
-
-def test_a_run_failing_ahead_is_left_to_its_own_cell(tiny_profile, tmp_path, capsys):
-    prof = dataclasses.replace(tiny_profile[0], concurrent=2)
-    no_d = next(s for s in prof.ablations["table4"].settings if s.id == "study3")
-    good = ablation_training(prof, no_d, prof.jobs["tex"], 0, tmp_path)
-    bad = job_training(prof, Job("gone", "mvtec", str(tmp_path / "no-mvtec-here"), "bottle"),
-                       0, tmp_path)
-    assert train_ahead(prof, [bad, good], progress=False) == [bad.dir]
-    assert (good.dir / "model.pt").exists()
-    err = capsys.readouterr().err
-    assert str(bad.dir) in err and "retried one at a time" in err
+def test_a_run_failing_in_its_group_leaves_the_others_finished(tiny_profile, tmp_path):
+    """One run of a training step fails: its error is recorded, the step's other run is
+    trained and evaluated, and only the failed run's evaluation is skipped."""
+    prof = copy.deepcopy(dataclasses.replace(tiny_profile[0], concurrent=2,
+                                             baselines=["padim"], ablations={}))
+    gone = Job("gone", "mvtec", str(tmp_path / "no-mvtec-here"), "bottle")
+    prof.datasets["synthetic-texture"].jobs.append(gone)
+    plan = build_plan(prof, tmp_path)
+    results = run_here(plan)
+    failed_group = next(r for sid, r in results.items() if sid.startswith("train/gone"))
+    assert failed_group["ok"] is False and "no-mvtec-here" in failed_group["error"]
+    assert failure_file(tmp_path, failed_group["id"]).exists()
+    assert results["train/tex/0"]["ok"] and not results["train/tex/0"]["failed"]
+    assert results["evaluate/runs/tex/seed0"]["ok"]
+    assert results["evaluate/methods/padim/tex/seed0"]["ok"]
+    skipped = results["evaluate/runs/gone/seed0"]
+    assert not skipped["ok"] and "train/gone/0" in skipped["skipped"]
 
 
 def test_rerun_of_ablation_is_a_no_op(tiny_profile, table4_done):

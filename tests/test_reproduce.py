@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from multiad.pipeline.profiles import DATASET_PAGES, load_profile
-from multiad.pipeline.reproduce import plan, reproduce
+from multiad.pipeline.reproduce import notebooks_of, reproduce
 from multiad.pipeline.results import collect, comparison
 from multiad.pipeline.runs import preflight
 
@@ -50,7 +50,7 @@ def test_shipped_profiles_load(name):
     missing = own - {"multiad"} - set(prof.baselines)
     assert missing == ({"efficientad"} if name == "demo" else set())
     assert set(prof.baselines) <= set(METHODS)
-    pages = [nb.page for nb in plan(prof)]
+    pages = [nb.page for nb in notebooks_of(prof)]
     # the result pages after the trainings, then the teaching page (its own short run)
     assert pages[-4:] == ["tables", "figures", "explorer", "walkthrough"]
     if name == "paper":
@@ -127,8 +127,8 @@ def test_paper_profile_refuses_to_start_without_data(tmp_path, monkeypatch):
     # MVTec LOCO AD, beyond the paper's tables, is left out when missing, unless named
     from multiad.pipeline.reproduce import optional_pages_without_data
 
-    assert optional_pages_without_data(paper, plan(paper), None) == (["mvtec-loco"], [])
-    assert optional_pages_without_data(paper, plan(paper), ["mvtec-loco", "tables"]) == (
+    assert optional_pages_without_data(paper, notebooks_of(paper), None) == (["mvtec-loco"], [])
+    assert optional_pages_without_data(paper, notebooks_of(paper), ["mvtec-loco", "tables"]) == (
         [], [])
 
 
@@ -161,7 +161,10 @@ def test_reproduce_runs_notebooks_incrementally_and_survives_a_failure(tmp_path)
 
     broken = _profile(tmp_path, tex, {"id": "med", "kind": "folder", "category": None,
                                       "root": str(tmp_path / "missing")})
-    assert reproduce(str(broken), res, executed_dir=ex) == 1
+    # its training fails (recorded), its evaluation is skipped, its page is kept aside
+    assert reproduce(str(broken), res, executed_dir=ex) == 3
+    record = json.loads((res / "tiny" / "failed" / "train--med--0.json").read_text())
+    assert "missing" in record["error"] and "Traceback" in record["traceback"]
     assert model.stat().st_mtime_ns == stamp  # finished run not redone
     assert (ex / "synthetic-medical.ipynb").read_bytes() == before  # last good page kept
     assert (res / "tiny" / "failed" / "synthetic-medical.ipynb").exists()

@@ -20,7 +20,10 @@ your own, found through the ``multiad.methods`` entry-point group). Naming it re
   :class:`~multiad.engine.trainer.FitterBase`) and ``saved_modules`` (the model's
   attributes whose weights ``model.pt`` keeps: saving and loading come from here);
 - its maps: ``layer_names`` (the layer maps it returns, as figures label them) and
-  ``combiner`` (how stored layer maps become the anomaly map, for figures).
+  ``combiner`` (how stored layer maps become the anomaly map, for figures);
+- work shared by runs (optional): ``preparation_key`` and ``prepare``, done once per key
+  before the runs that need it train (EfficientAD's and MHKD's distilled teacher); a
+  reproduction plans it as a step of its own.
 
 The engine's shared part — validate the configuration, seed, build the frozen teacher, move
 to the device — is done once by the runner base (:mod:`multiad.engine.trainer`).
@@ -122,6 +125,15 @@ class Method:
         size, as at test time (``meta``: the run's ``model.pt`` meta)."""
         raise NotImplementedError(f"method {self.name!r} does not say how its layer maps "
                                   "combine (Method.combiner)")
+
+    def preparation_key(self, cfg: RunConfig) -> str | None:  # noqa: ARG002
+        """What a run of ``cfg`` needs done before it trains and may share with other runs
+        (equal keys: the same work, done once); None: nothing."""
+        return None
+
+    def prepare(self, cfg: RunConfig, device: torch.device, progress: bool = False) -> None:
+        """Do the work :meth:`preparation_key` names (its result cached where training
+        finds it; training does it itself when it was not done before)."""
 
     def comparable(self, section: dict[str, Any]) -> dict[str, Any]:
         """Its section minus ``execution_keys``: what two runs must share to be one run."""

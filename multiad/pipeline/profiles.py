@@ -145,6 +145,9 @@ class Profile:
     # overrides for one method's runs only, after ``config`` (e.g. a method's reference
     # batch size where the profile's common one would leave it a handful of steps)
     per_method: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # a plan step's Ray resources by kind (prepare, train, evaluate), over the defaults of
+    # multiad.pipeline.run_plan: num_cpus, num_gpus, memory_gib
+    ray: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def methods(self) -> list[str]:
@@ -268,7 +271,24 @@ def _load_profile(name_or_path: str) -> Profile:
                    concurrent=_concurrent(d.get("concurrent", 1), str(path)),
                    baselines=_baselines(d.get("baselines") or [], str(path)),
                    walkthrough=_walkthrough(d.get("walkthrough") or {}, str(path)),
-                   per_method=_per_method(d.get("per_method") or {}, str(path)))
+                   per_method=_per_method(d.get("per_method") or {}, str(path)),
+                   ray=_ray(d.get("ray") or {}, str(path)))
+
+
+RAY_STEPS = ("prepare", "train", "evaluate")
+RAY_RESOURCES = ("num_cpus", "num_gpus", "memory_gib")
+
+
+def _ray(d: dict[str, Any], where: str) -> dict[str, dict[str, float]]:
+    for kind, res in d.items():
+        if kind not in RAY_STEPS or not isinstance(res, dict) or any(
+                k not in RAY_RESOURCES or isinstance(v, bool) or not isinstance(v, (int, float))
+                or v < 0 for k, v in res.items()):
+            raise ValueError(f"{where}: ray.{kind}: {res!r} — expected, for one of "
+                             f"{', '.join(RAY_STEPS)}, numbers ≥ 0 for "
+                             f"{', '.join(RAY_RESOURCES)}, e.g. ray: {{train: {{num_gpus: 1, "
+                             "num_cpus: 8, memory_gib: 32}}")
+    return {k: dict(v) for k, v in d.items()}
 
 
 WALKTHROUGH_KEYS = ("image_size", "n_train", "steps", "batch_size")

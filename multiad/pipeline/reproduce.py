@@ -1,18 +1,20 @@
-"""`make reproduce`: profiles → papermill-run notebooks → results → the book.
+"""`make reproduce`: a profile → its plan → the plan run (Ray tasks) → the book's pages.
 
-A *profile* (``multiad/profiles/<name>.yaml``) says which datasets, how long, which
-teacher and device, and which ablations. Each dataset page (MVTec AD with its categories,
-Brain MRI, Liver CT, Retinal OCT, or the embedded synthetic sets) is one run of the
-parameterised notebook ``book/templates/dataset.ipynb``, which trains and evaluates its
-runs into ``results/<profile>/runs/<job>/seed<k>/``; each ablation (Table 4, and our
-extended switches) is one run of ``book/templates/ablation.ipynb``; then the tables,
-figures and explorer notebooks rebuild the paper's tables and figures from those results.
-Executed notebooks land in ``book/executed/`` for the book to render.
+A *profile* (``multiad/profiles/<name>.yaml``) says which datasets, methods, seeds and
+ablations, how long, which teacher and device. **Plan**: every training and evaluation it
+needs, known before anything runs (:mod:`multiad.pipeline.plan`; ``--plan`` prints it with
+its estimated time and what is finished). **Run**: each step a Ray task
+(:mod:`multiad.pipeline.run_plan`) on a local Ray instance started and stopped here, or on
+a cluster (``--ray ADDRESS``, ``RAY_ADDRESS``). **Render**: papermill runs the book's
+notebooks, which only read the results — one per dataset page
+(``book/templates/dataset.ipynb``: MVTec AD's categories, each BMAD set, the embedded
+synthetic sets), one per ablation (``ablation.ipynb``), then the tables, figures and
+explorer. Executed notebooks land in ``book/executed/`` for the book to render.
 
 Incremental and failure-tolerant: a run with a ``metrics.json`` is not redone, an
-interrupted run resumes from its checkpoint, a failing notebook is reported and kept
-aside (``results/<profile>/failed/``) without touching the other notebooks' results or the
-last good page.
+interrupted run resumes from its checkpoint, a failed step is recorded in
+``results/<profile>/failed/`` and only the steps that need it are skipped; a failing
+notebook is kept aside there without touching the other pages or the last good page.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from multiad.pipeline.profiles import (
     ABLATION_TITLES,
@@ -34,6 +36,9 @@ from multiad.pipeline.profiles import (
     load_profile,
 )
 from multiad.pipeline.runs import data_problems, page_jobs, preflight
+
+if TYPE_CHECKING:
+    from multiad.pipeline.plan import Plan
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = REPO / "book" / "templates"
@@ -98,25 +103,21 @@ class Notebook:
     page: str
     title: str
     parameters: dict[str, Any]
-    runs: int  # training/evaluation runs it performs (for the progress line)
 
 
-def plan(profile: Profile) -> list[Notebook]:
-    """The notebooks of a profile, in order: datasets, ablations, then the pages that only
-    read results (tables, figures, explorer)."""
-    seeds = len(profile.seeds)
+def notebooks_of(profile: Profile) -> list[Notebook]:
+    """The notebooks of a profile, in order: datasets, ablations, then the pages that read
+    the results together (tables, figures, explorer) and the teaching page."""
     out = [Notebook("dataset.ipynb", page.id, f"{page.title} ({profile.name} profile)",
-                    {"dataset": page.id}, len(page.jobs) * seeds * len(profile.methods))
-           for page in profile.datasets.values()]
+                    {"dataset": page.id}) for page in profile.datasets.values()]
     out += [Notebook("ablation.ipynb", f"ablation-{ab.id}", f"{ab.title} ({profile.name} "
-                     "profile)", {"ablation": ab.id}, len(ab.datasets) * len(ab.settings) * seeds)
-            for ab in profile.ablations.values()]
-    out += [Notebook("tables.ipynb", "tables", "", {}, 0),
-            Notebook("figures.ipynb", "figures", "", {}, 0)]
+                     "profile)", {"ablation": ab.id}) for ab in profile.ablations.values()]
+    out += [Notebook("tables.ipynb", "tables", "", {}),
+            Notebook("figures.ipynb", "figures", "", {})]
     if (TEMPLATES / "explorer.ipynb").exists():
-        out.append(Notebook("explorer.ipynb", "explorer", "", {}, 0))
+        out.append(Notebook("explorer.ipynb", "explorer", "", {}))
     # the teaching page trains its own short run (about a minute on two cores)
-    out.append(Notebook("walkthrough.ipynb", "walkthrough", "", dict(profile.walkthrough), 0))
+    out.append(Notebook("walkthrough.ipynb", "walkthrough", "", dict(profile.walkthrough)))
     return out
 
 
@@ -146,13 +147,15 @@ def optional_pages_without_data(profile: Profile, notebooks: list[Notebook],
 def reproduce(profile_name: str, results_root: str | Path = "results",
               device: str | None = None, timeout: int | None = None,
               executed_dir: Path = EXECUTED, only: list[str] | None = None,
-              concurrent: int = 0) -> int:
-    """Run every notebook of a profile (or those whose page is in ``only``); return the
-    number of failed notebooks."""
-    profile = load_profile(profile_name)
+              concurrent: int = 0, ray_address: str | None = None,
+              show_plan: bool = False) -> int:
+    """Plan the profile (or the pages in ``only``), run the plan on Ray (a local instance
+    unless ``ray_address``), then render its notebooks; return the number of failed steps
+    and notebooks. ``show_plan``: print the plan and stop."""
+    profile = load_profile(profile_name).with_params(concurrent=concurrent)
     results = Path(results_root) / profile.name
-    notebooks = [nb for nb in plan(profile) if not only or nb.page in only]
-    if profile.paper_numbers:  # every teacher, and the data of the pages to run
+    notebooks = [nb for nb in notebooks_of(profile) if not only or nb.page in only]
+    if profile.paper_numbers and not show_plan:  # every teacher, and the pages' data
         left_out, found = optional_pages_without_data(profile, notebooks, only)
         notebooks = [nb for nb in notebooks if nb.page not in left_out]
         # the optional pages' data was just checked: not again
@@ -161,31 +164,45 @@ def reproduce(profile_name: str, results_root: str | Path = "results",
             print(f"make reproduce PROFILE={profile.name}: cannot start:\n- "
                   + "\n- ".join(problems), file=sys.stderr)
             return len(problems)
-    total = sum(nb.runs for nb in notebooks)
-    print(f"profile {profile.name}: {len(notebooks)} notebooks, {total} runs → {results}")
-    failed, done, t0 = 0, 0, time.time()
+    plan = make_plan(profile, results, device, [nb.page for nb in notebooks])
+    if show_plan:
+        from multiad.pipeline.plan_costs import describe_plan
+
+        print(describe_plan(plan))
+        return 0
+    t0 = time.time()
+    failed = 0
+    if plan.todo:
+        from multiad.pipeline.run_plan import run_plan
+
+        steps = run_plan(plan, ray_address)
+        failed = sum(not r["ok"] or bool(r["failed"]) for r in steps)
+        print(f"profile {profile.name}: {len(steps)} step(s) in "
+              f"{(time.time() - t0) / 60:.1f} min, {failed} failed or skipped "
+              f"(records in {results / 'failed'})", flush=True)
     # the notebooks run in the repository: a results folder inside it is passed (and shown
     # on the pages) relative to it
     where = results.resolve()
     shown = where.relative_to(REPO) if where.is_relative_to(REPO) else where
-    params = {"profile": profile_name,
-              "results_dir": str(shown), "device": device or ""}
+    params = {"profile": profile_name, "results_dir": str(shown), "device": device or ""}
     for k, nb in enumerate(notebooks, 1):
-        elapsed = time.time() - t0
-        eta = f", ETA {elapsed / done * (total - done) / 60:.0f} min" if done else ""
-        print(f"[notebook {k}/{len(notebooks)} · {done}/{total} runs done · "
-              f"{elapsed / 60:.1f} min{eta}] {nb.page}" + (f": {nb.runs} runs" if nb.runs
-                                                           else ""), flush=True)
-        trains = nb.template in ("dataset.ipynb", "ablation.ipynb")
-        extra = {"concurrent": concurrent} if concurrent and trains else {}
+        print(f"[page {k}/{len(notebooks)} · {(time.time() - t0) / 60:.1f} min] {nb.page}",
+              flush=True)
         ok = execute_notebook(TEMPLATES / nb.template, executed_dir / f"{nb.page}.ipynb",
-                              {**params, **nb.parameters, **extra}, results / "failed", timeout,
+                              {**params, **nb.parameters}, results / "failed", timeout,
                               title=nb.title or None)
         failed += not ok
-        done += nb.runs
     print(f"profile {profile.name}: finished in {(time.time() - t0) / 60:.1f} min, "
-          f"{failed} notebook(s) failed")
+          f"{failed} step(s) or page(s) failed")
     return failed
+
+
+def make_plan(profile: Profile, results: Path, device: str | None,
+              pages: list[str]) -> Plan:
+    """The plan of the dataset and ablation pages among ``pages``."""
+    from multiad.pipeline.plan import build_plan
+
+    return build_plan(profile, results, device, pages, workdir=REPO)
 
 
 PAGES = {"tables": "Tables 2 and 3", "figures": "Figures 6, 7 and 8",
@@ -219,10 +236,19 @@ def main(argv: list[str] | None = None) -> int:
                    help="methods run beyond the profile's, e.g. a plugin's (same as "
                         "--profile PROFILE+NAME)")
     p.add_argument("--results", default="results")
+    p.add_argument("--executed", type=Path, default=EXECUTED, metavar="DIR",
+                   help="where the executed pages go (default: book/executed, the book's)")
     p.add_argument("--device", help="override the profile's device")
     p.add_argument("--timeout", type=int, help="seconds per notebook cell")
     p.add_argument("--concurrent", type=int, default=0, metavar="N",
-                   help="runs trained at once on the device (default: the profile's)")
+                   help="runs trained together on one device, a step of the plan "
+                        "(default: the profile's)")
+    p.add_argument("--plan", action="store_true",
+                   help="print the plan (steps, estimated time on this device, what is "
+                        "finished) and stop")
+    p.add_argument("--ray", default=os.environ.get("RAY_ADDRESS") or None, metavar="ADDRESS",
+                   help="the Ray cluster to run the plan on (auto: the one this machine "
+                        "belongs to; default: $RAY_ADDRESS, else a local instance)")
     p.add_argument("--only", nargs="+", metavar="PAGE",
                    help="run only these pages (e.g. mvtec tables); default: all")
     p.add_argument("--placeholders", action="store_true",
@@ -236,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--concurrent must be ≥ 1 (or 0: the profile's)")
     profile = "+".join([args.profile, *args.methods])
     return 1 if reproduce(profile, args.results, args.device, args.timeout,
-                          only=args.only, concurrent=args.concurrent) else 0
+                          executed_dir=args.executed, only=args.only,
+                          concurrent=args.concurrent,
+                          ray_address=args.ray, show_plan=args.plan) else 0
 
 
 if __name__ == "__main__":

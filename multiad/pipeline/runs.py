@@ -13,7 +13,6 @@ training it (several at once on a GPU) and evaluating it, unless it is finished.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -74,7 +73,7 @@ def _finished(metrics: Path, cfg_dict: dict[str, Any], what: str) -> dict[str, A
     return done
 
 
-def _ensure_data(profile: Profile, job: Job) -> None:
+def ensure_data(profile: Profile, job: Job) -> None:
     if job.kind == "synthetic" and profile.synthetic:
         from multiad.data.synthetic import make_synthetic
 
@@ -105,7 +104,7 @@ def run_job(profile: Profile, job: Job, seed: int, results_dir: str | Path,
                      f"profile {profile.name!r} ({cfg.method}, {job.id})")
     if done is not None:
         return done
-    _ensure_data(profile, job)
+    ensure_data(profile, job)
     train(cfg, out, progress=progress)
     return evaluate(out, device=device or cfg.train.device, progress=progress)
 
@@ -135,7 +134,7 @@ def run_ablation(profile: Profile, ablation: Ablation, setting: Setting, job: Jo
             write_json(out / "metrics.json", {**main, "same_as": main["run"]})
             return json.loads((out / "metrics.json").read_text())
     else:
-        _ensure_data(profile, job)
+        ensure_data(profile, job)
         train_cfg, _, _ = ablation_training(profile, setting, job, seed, results_dir, device)
         train(train_cfg, src, progress=progress)
     return evaluate(src, device=device or cfg.train.device, progress=progress, out_dir=out,
@@ -165,78 +164,39 @@ def ablation_training(profile: Profile, setting: Setting, job: Job, seed: int,
     return Training(cfg, trained_dir(results_dir, train_set, job, seed), job)
 
 
-def page_trainings(profile: Profile, jobs: list[Job], results_dir: str | Path,
-                   device: str | None = None) -> list[Training]:
-    """A dataset page's trainings: its own runs (every method's) and, while they are fewer than
-    ``profile.concurrent``, students its datasets' ablation rows will need, so that the
-    device trains a full group (a BMAD set's main run with its three Table 4 students);
-    the ablation page then finds them trained."""
-    from multiad.train import is_complete
-
-    own = [job_training(profile, job, seed, results_dir, device, method)
-           for method in profile.methods for job in jobs for seed in profile.seeds]
-    free = profile.concurrent - len(own)
-    if free <= 0:
-        return own
-    seen = {t.dir for t in own}
-    for ab in profile.ablations.values():
-        for setting in ab.settings:
-            for job in (j for j in jobs if j.id in ab.datasets):
-                for seed in profile.seeds:
-                    t = ablation_training(profile, setting, job, seed, results_dir, device)
-                    if free > 0 and t.dir not in seen and not is_complete(t.cfg, t.dir):
-                        own.append(t)
-                        seen.add(t.dir)
-                        free -= 1
-    return own
-
-
-def train_ahead(profile: Profile, trainings: list[Training], progress: bool = True
-                ) -> list[Path]:
-    """Train a notebook's runs ``profile.concurrent`` at a time before it evaluates them
-    (one after the other, inside ``run_job``/``run_ablation``, when ``concurrent`` is 1).
-
-    Runs that fail here are reported and left to be retried one at a time by the notebook,
-    where their error then shows in context. Returns the folders that failed.
-    """
-    from multiad.train import TrainingFailed, is_complete, train_many
-
-    if profile.concurrent <= 1:
-        return []
-    unique = list({t.dir: t for t in trainings}.values())  # Table 4's MFF pairs share one
-    todo = [t for t in unique if not is_complete(t.cfg, t.dir) and not _evaluated(t)]
-    if not todo:
-        return []
-    # one dataset after the other (stable): its runs share its decoded images on the
-    # device, which are freed when its last run ends
-    first = {}
-    for t in todo:
-        first.setdefault(t.job.id, len(first))
-    todo.sort(key=lambda t: first[t.job.id])
-    for t in todo:
-        _ensure_data(profile, t.job)
-    print(f"training {len(todo)} run(s) ({len(unique) - len(todo)} already trained), up to "
-          f"{profile.concurrent} at once", flush=True)
-    try:
-        train_many([(t.cfg, t.dir) for t in todo], concurrent=profile.concurrent,
-                   progress=progress)
-    except TrainingFailed as exc:
-        print(f"{exc}\n(these are retried one at a time below)", file=sys.stderr)
-        return list(exc.failures)
-    except Exception as exc:  # a group of one re-raises its run's own error
-        print(f"{todo[0].dir}: {type(exc).__name__}: {exc}\n(retried below)", file=sys.stderr)
-        return [todo[0].dir]
-    return []
-
-
-def _evaluated(t: Training) -> bool:
-    """A main run whose metrics exist for this configuration (``run_job`` skips it)."""
+def evaluated(t: Training) -> bool:
+    """A run whose metrics exist for this configuration (its evaluation is not redone)."""
     from multiad.config import RunConfigMismatch
 
     try:
         return _finished(t.dir / "metrics.json", t.cfg.to_dict(), str(t.dir)) is not None
     except RunConfigMismatch:
-        return True  # not ours to retrain: its notebook cell says what is wrong
+        return True  # not ours to retrain: its evaluation step says what is wrong
+
+
+def finished_job(profile: Profile, job: Job, seed: int, results_dir: str | Path,
+                 device: str | None = None, method: str | None = None
+                 ) -> dict[str, Any] | None:
+    """The metrics of one dataset/seed's run of ``method`` when it is finished (as the
+    profile asks for it), else None; a run finished with another configuration raises."""
+    cfg, out, _ = job_training(profile, job, seed, results_dir, device, method)
+    return _finished(out / "metrics.json", cfg.to_dict(),
+                     f"profile {profile.name!r} ({cfg.method}, {job.id})")
+
+
+def finished_ablation(profile: Profile, ablation: Ablation, setting: Setting, job: Job,
+                      seed: int, results_dir: str | Path, device: str | None = None
+                      ) -> dict[str, Any] | None:
+    """The metrics of one ablation cell when it is finished, else None (also when it was
+    finished with another configuration: its evaluation step then says so)."""
+    from multiad.config import RunConfigMismatch
+
+    out = ablation_dir(results_dir, ablation.id, setting.id, job, seed)
+    cfg = profile.run_config(job, seed, device, setting.set)
+    try:
+        return _finished(out / "metrics.json", cfg.to_dict(), str(out))
+    except RunConfigMismatch:
+        return None
 
 
 def weight_problems(profile: Profile) -> list[str]:

@@ -75,6 +75,21 @@ def _settings(cfg: RunConfig, source: FrozenBackbone, data: dict[str, Any]) -> d
             "norm_images": p.distill_norm_images, "seed": cfg.train.seed}
 
 
+def distillation_key(cfg: RunConfig) -> str:
+    """What a distilled teacher depends on, read from the configuration alone (no weights
+    hashed, no images listed): runs with equal keys use one cached PDN (EfficientAD-M and
+    MHKD with the same settings)."""
+    p = teacher_settings(cfg)
+    what = {"pdn": p.pdn, "backbone": cfg.teacher.backbone, "weights": cfg.teacher.weights,
+            "root": p.distill_root, "image_size": cfg.data.image_size,
+            "out_channels": p.out_channels, "width": p.width, "layers": list(p.distill_layers),
+            "steps": p.distill_steps, "batch_size": p.distill_batch_size, "lr": p.distill_lr,
+            "norm_images": p.distill_norm_images, "seed": cfg.train.seed,
+            "version": CACHE_VERSION}
+    digest = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode())
+    return f"pdn-{p.pdn}-{cfg.teacher.backbone}-{digest.hexdigest()[:12]}"
+
+
 def cache_path(cfg: RunConfig, settings: dict[str, Any]) -> Path:
     from multiad.data import default_cache_dir
 

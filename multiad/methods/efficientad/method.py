@@ -13,7 +13,7 @@ from multiad.methods.base import MapCombiner
 from multiad.methods.contract import Method
 from multiad.methods.efficientad.anomaly_map import pixel_map, smoothed
 from multiad.methods.efficientad.config import EfficientADConfig
-from multiad.methods.efficientad.distill import pdn_teacher
+from multiad.methods.efficientad.distill import distil, distillation_key, pdn_teacher
 from multiad.methods.efficientad.torch_model import EfficientADModel
 from multiad.methods.efficientad.trainer import EfficientADTrainer
 
@@ -45,6 +45,14 @@ class EfficientAD(Method):
             raise ValueError(f"{self.title}'s teacher is distilled for a run; it is read "
                              "from the run's model.pt (training distils it)")
         return pdn_teacher(cfg, blob["teacher"], blob["teacher_meta"])
+
+    def preparation_key(self, cfg: RunConfig) -> str | None:
+        """Its distilled PDN teacher: one per source network and distillation settings."""
+        return distillation_key(cfg)
+
+    def prepare(self, cfg: RunConfig, device: torch.device, progress: bool = False) -> None:
+        """Distil the PDN teacher into the cache (a no-op when it is there)."""
+        distil(cfg.validate(), device, progress)
 
     def load(self, cfg: RunConfig, blob: dict[str, Any], recalibrate: bool = False) -> Any:
         """The student(s), the distilled teacher and the calibration, from ``model.pt``."""

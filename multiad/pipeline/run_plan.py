@@ -1,0 +1,139 @@
+"""Running a plan (:mod:`multiad.pipeline.plan`) as Ray tasks: on a local Ray instance that
+the command starts and stops, or on a cluster (``--ray ADDRESS``, ``RAY_ADDRESS``).
+
+Each step is one task with its resources (a training group takes a GPU, an evaluation a
+quarter of one; on CPUs, ``num_cpus`` threads); what it needs is passed as the object
+references of those steps, so Ray starts it when they have finished. A task whose process
+dies is retried (``max_retries``) and resumes from its runs' checkpoints; one that fails
+on its own returns its error (:mod:`multiad.pipeline.steps`) and only its dependents are
+skipped. Every node must see the repository and the results folder at the same path (a
+shared filesystem), with this package installed in the same environment.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+from multiad.pipeline.plan import Plan, Step
+from multiad.pipeline.steps import Context, failure_file, run_step
+
+# a step's resources by kind, on GPUs and on CPUs; a profile's ``ray:`` overrides them
+RESOURCES: dict[str, dict[str, dict[str, float]]] = {
+    "cuda": {"prepare": {"num_gpus": 1, "num_cpus": 4}, "train": {"num_gpus": 1, "num_cpus": 4},
+             "evaluate": {"num_gpus": 0.25, "num_cpus": 2}},
+    "cpu": {"prepare": {"num_cpus": 2}, "train": {"num_cpus": 2}, "evaluate": {"num_cpus": 2}},
+}
+RETRIES = 3  # a task whose worker or node died; its own errors are not retried
+LOCAL_OBJECT_STORE = 256 * 2**20  # the tasks pass small results only
+
+
+def step_resources(plan: Plan, step: Step, cluster_cpus: float) -> dict[str, Any]:
+    """Ray's ``num_cpus``/``num_gpus``/``memory`` of a step (memory given in GiB in a
+    profile, ``memory_gib``); CPUs at most what the largest node has."""
+    device = step.runs[0].cfg.train.device if step.runs else "cpu"
+    kind = "cuda" if str(device).startswith("cuda") else "cpu"
+    chosen = {**RESOURCES[kind][step.kind], **plan.profile.ray.get(step.kind, {})}
+    out: dict[str, Any] = {k: v for k, v in chosen.items() if k != "memory_gib"}
+    if "memory_gib" in chosen:
+        out["memory"] = int(chosen["memory_gib"] * 2**30)
+    out["num_cpus"] = min(out.get("num_cpus", 1), cluster_cpus)
+    return out
+
+
+def _threads() -> None:
+    """Torch's threads: the CPUs Ray gave the task."""
+    import ray
+    import torch
+
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
+    torch.set_num_threads(max(1, int(cpus)))
+
+
+def _task(ctx: Context, step: Step, *needed: dict[str, Any]) -> dict[str, Any]:
+    _threads()
+    return run_step(ctx, step, *needed)
+
+
+def connect(address: str | None) -> tuple[bool, str]:
+    """Join the cluster at ``address`` (``auto``: the one this machine belongs to), or start
+    a local instance (None or ``local``). Returns (started here, where)."""
+    import ray
+
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    if ray.is_initialized():  # this process joined one already (a notebook, a test)
+        return False, "the Ray instance this process is connected to"
+    if address in (None, "", "local"):
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
+                 log_to_driver=True,
+                 object_store_memory=LOCAL_OBJECT_STORE, configure_logging=False)
+        return True, f"a local Ray instance ({os.cpu_count()} CPUs), stopped at the end"
+    info = ray.init(address=address, log_to_driver=True)
+    url = getattr(info, "dashboard_url", "") or ""
+    return False, f"the Ray cluster at {address}" + (f", dashboard http://{url}" if url
+                                                       else "")
+
+
+def run_plan(plan: Plan, address: str | None = None) -> list[dict[str, Any]]:
+    """Run the plan's unfinished steps as Ray tasks; return their results in the order
+    they finished. A progress line per finished step."""
+    import ray
+
+    from multiad.pipeline.runs import ensure_data
+
+    todo = plan.todo
+    if not todo:
+        print("plan: every step is finished already")
+        return []
+    for job in {id(s.runs[0].job): s.runs[0].job for s in todo if s.runs}.values():
+        ensure_data(plan.profile, job)  # once, before tasks that read it start
+    started, where = connect(address)
+    print(f"plan: {len(todo)} step(s) on {where}", flush=True)
+    t0 = time.time()
+    try:
+        cpus = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]),
+                   default=1)
+        ctx = ray.put(Context(plan.profile, plan.results, plan.workdir, plan.device))
+        remote = ray.remote(_task)
+        refs: dict[str, Any] = {}
+        for step in todo:
+            needed = [refs[n] for n in step.needs if n in refs]
+            refs[step.id] = remote.options(
+                name=step.id, max_retries=RETRIES, retry_exceptions=False,
+                **step_resources(plan, step, cpus)).remote(ctx, step, *needed)
+        return _follow(plan, refs, t0)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _follow(plan: Plan, refs: dict[str, Any], t0: float) -> list[dict[str, Any]]:
+    """Wait for every task; a line per finished one."""
+    import ray
+    from ray.exceptions import RayError
+
+    from multiad.atomic import write_json
+
+    ids = {ref: step_id for step_id, ref in refs.items()}
+    pending, results = list(refs.values()), []
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        step_id = ids[ready[0]]
+        try:
+            res = ray.get(ready[0])
+        except RayError as exc:  # died after its retries, or a step it needs did
+            res = {"id": step_id, "ok": False, "failed": [],
+                   "error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1]}"}
+            write_json(failure_file(plan.results, step_id), res)
+        results.append(res)
+        state = ("ok" if res["ok"] and not res["failed"] else
+                 f"skipped ({res['skipped']})" if res.get("skipped") else
+                 f"FAILED: {res.get('error', '')[:300]}")
+        print(f"[{len(results)}/{len(refs)} · {(time.time() - t0) / 60:.1f} min] {step_id}: "
+              f"{state}" + (f" ({res['wall_s']:.0f} s on {res.get('host', '?')})"
+                            if "wall_s" in res else ""),
+              file=sys.stderr if state.startswith(("FAILED", "skipped")) else sys.stdout,
+              flush=True)
+    return results
