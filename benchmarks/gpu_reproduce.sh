@@ -22,7 +22,7 @@ if [ "${RUN_TESTS:-1}" = 1 ]; then
         tests/test_*cuda*.py 2>&1 | tee "$out/pytest.log" | tail -40
 fi
 start=$(date +%s)
-timeout "${REPRODUCE_TIMEOUT:-3600}" python3 -m multiad.reproduce --profile "$profile" \
+timeout "${REPRODUCE_TIMEOUT:-3600}" python3 -m multiad.pipeline.reproduce --profile "$profile" --ray in-process \
     --results /tmp/results 2>&1 \
     | grep --line-buffered -v "TCP without encryption" | tee "$out/reproduce.log"
 status=${PIPESTATUS[0]}

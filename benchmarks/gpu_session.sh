@@ -252,14 +252,16 @@ EOF
 fi
 reproduce_job() {
     "$PY" -c "import torch, papermill; print('torch', torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name(), 'papermill', papermill.__version__)" >>"$out/reproduce.log" 2>&1
-    # multiad.reproduce's main(), with the executed pages kept apart from the checkout's
+    # multiad.pipeline.reproduce's main(), with the executed pages kept apart from the checkout's
     "$PY" - "$profile" "$WORK/results" "$WORK/executed" <<'EOF' 2>&1 |
 import sys
 from pathlib import Path
 
-from multiad.reproduce import reproduce
+from multiad.pipeline.reproduce import reproduce
 
-sys.exit(1 if reproduce(sys.argv[1], sys.argv[2], executed_dir=Path(sys.argv[3])) else 0)
+# no Ray in the GPU image (its wheel alone exceeds what the session can carry)
+sys.exit(1 if reproduce(sys.argv[1], sys.argv[2], executed_dir=Path(sys.argv[3]),
+                       ray_address="in-process") else 0)
 EOF
         grep --line-buffered -v "TCP without encryption" >>"$out/reproduce.log"
     return "${PIPESTATUS[0]}"
@@ -267,7 +269,7 @@ EOF
 if wanted reproduce; then
     : >"$out/reproduce.log"
     (tail -n +1 -f "$out/reproduce.log" | grep --line-buffered -E \
-        "^profile |^\[notebook|FAILED") &
+        "^profile |^plan|^\[page|^\[[0-9]|FAILED") &
     follow=$!
     t=$SECONDS
     run_stage reproduce "${CAP_REPRODUCE:-210}" reproduce_job

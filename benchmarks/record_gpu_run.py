@@ -20,7 +20,8 @@ from typing import Any
 
 from multiad.atomic import write_json
 
-NOTEBOOK = re.compile(r"^\[notebook (\d+)/(\d+) [^\]]*\] ([\w-]+)")
+PROGRESS = re.compile(r"^(profile |plan|\[notebook |\[page |\[\d)")  # plan steps, pages
+NOTEBOOK = re.compile(r"^\[(?:notebook|page) (\d+)/(\d+) [^\]]*\] ([\w-]+)")
 FAILED = re.compile(r"^\s+FAILED ([\w-]+)\.ipynb: (.*)$")
 STATUS = re.compile(r"^reproduce exit status (\d+) after (\d+) s")
 PAPERMILL = re.compile(r"papermill (\S+)")
@@ -114,7 +115,7 @@ def record(files: Path, note: str = "") -> dict[str, Any]:
             "cuda_tests": summary or "not run in this call",
             "notebooks": pages,
             "profile": profile,
-            "progress_log": [ln for ln in log if ln.startswith(("profile ", "[notebook"))],
+            "progress_log": [ln for ln in log if PROGRESS.match(ln)],
             "wall_s": wall, "note": note, "runs": rows}
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 from adversarial_tables import adversarial_section
+from paper_scale import paper_scale_table
 
 from multiad.atomic import atomic_write
 from multiad.compute_floor import (
@@ -576,6 +577,8 @@ def main(argv: list[str] | None = None) -> int:
                  lambda fh: fh.write(mhkd_costs_table(Path(args.results))))
     section = adversarial_section(Path(args.results), Path(args.out))
     atomic_write(Path(args.out) / "multiad_adversarial.md", lambda fh: fh.write(section))
+    scale = paper_scale_table(Path(args.results))
+    atomic_write(Path(args.out) / "paper_scale.md", lambda fh: fh.write(scale))
     gpu = gpu_runs(Path(args.results).parent / "gpu_runs")
     atomic_write(Path(args.out) / "gpu_runs.md", lambda fh: fh.write(gpu))
     return 0

@@ -16,16 +16,13 @@ from multiad.pipeline.plan import build_plan
 from multiad.pipeline.profiles import Job, Setting, load_profile, table4_settings
 from multiad.pipeline.results import collect_ablation, setting_table, table4
 from multiad.pipeline.runs import ablation_dir, run_ablation, run_dir, trained_dir
-from multiad.pipeline.steps import Context, failure_file, run_step
+from multiad.pipeline.run_plan import run_plan
+from multiad.pipeline.steps import failure_file
 
 
 def run_here(plan):
-    """Every step of ``plan`` in this process, in its order (what a Ray task runs)."""
-    ctx = Context(plan.profile, plan.results, plan.workdir, plan.device)
-    done = {}
-    for step in plan.todo:
-        done[step.id] = run_step(ctx, step, *(done[n] for n in step.needs if n in done))
-    return done
+    """Every step of ``plan`` in this process, in its order (what each Ray task runs)."""
+    return {r["id"]: r for r in run_plan(plan, "in-process")}
 
 
 @pytest.fixture(scope="module")

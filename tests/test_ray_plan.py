@@ -30,7 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 def _tiny(tmp_path: Path, **extra) -> Path:
     d = {"name": "tiny", "description": "test profile", "paper_numbers": False,
          "config": {"data.image_size": 32, "teacher.backbone": "efficientnet_lite0",
-                    "teacher.weights": "imagenet", "train.epochs": 1, "train.batch_size": 4, "train.device": "cpu",
+                    "teacher.weights": "imagenet", "train.epochs": 1, "train.batch_size": 4,
+                    "train.device": "cpu",
                     "data.cache_dir": str(tmp_path / "cache")},
          "synthetic": {"size": 48, "n_train": 8, "n_test_good": 4, "n_test_per_defect": 2},
          "seeds": [0],

@@ -248,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
                         "finished) and stop")
     p.add_argument("--ray", default=os.environ.get("RAY_ADDRESS") or None, metavar="ADDRESS",
                    help="the Ray cluster to run the plan on (auto: the one this machine "
-                        "belongs to; default: $RAY_ADDRESS, else a local instance)")
+                        "belongs to; default: $RAY_ADDRESS, else a local instance; "
+                        "in-process: no Ray, the steps one after the other here)")
     p.add_argument("--only", nargs="+", metavar="PAGE",
                    help="run only these pages (e.g. mvtec tables); default: all")
     p.add_argument("--placeholders", action="store_true",

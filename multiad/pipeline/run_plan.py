@@ -8,6 +8,10 @@ dies is retried (``max_retries``) and resumes from its runs' checkpoints; one th
 on its own returns its error (:mod:`multiad.pipeline.steps`) and only its dependents are
 skipped. Every node must see the repository and the results folder at the same path (a
 shared filesystem), with this package installed in the same environment.
+
+``--ray in-process`` runs the same steps one after the other in this process, without
+Ray: for a machine where Ray cannot be installed (the GPU check's image, which gets no
+network and only 64 MiB of wheels).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ RESOURCES: dict[str, dict[str, dict[str, float]]] = {
 }
 RETRIES = 3  # a task whose worker or node died; its own errors are not retried
 LOCAL_OBJECT_STORE = 256 * 2**20  # the tasks pass small results only
+IN_PROCESS = "in-process"
 
 
 def step_resources(plan: Plan, step: Step, cluster_cpus: float) -> dict[str, Any]:
@@ -89,6 +94,8 @@ def run_plan(plan: Plan, address: str | None = None) -> list[dict[str, Any]]:
         return []
     for job in {id(s.runs[0].job): s.runs[0].job for s in todo if s.runs}.values():
         ensure_data(plan.profile, job)  # once, before tasks that read it start
+    if address == IN_PROCESS:
+        return _in_process(plan)
     started, where = connect(address)
     print(f"plan: {len(todo)} step(s) on {where}", flush=True)
     t0 = time.time()
@@ -107,6 +114,27 @@ def run_plan(plan: Plan, address: str | None = None) -> list[dict[str, Any]]:
     finally:
         if started:
             ray.shutdown()
+
+
+def _in_process(plan: Plan) -> list[dict[str, Any]]:
+    """The steps in their order, in this process (no Ray)."""
+    print(f"plan: {len(plan.todo)} step(s) in this process, one after the other", flush=True)
+    ctx = Context(plan.profile, plan.results, plan.workdir, plan.device)
+    t0, done = time.time(), {}
+    for step in plan.todo:
+        done[step.id] = run_step(ctx, step, *(done[n] for n in step.needs if n in done))
+        _report(done[step.id], len(done), len(plan.todo), t0)
+    return list(done.values())
+
+
+def _report(res: dict[str, Any], k: int, n: int, t0: float) -> None:
+    state = ("ok" if res["ok"] and not res["failed"] else
+             f"skipped ({res['skipped']})" if res.get("skipped") else
+             f"FAILED: {res.get('error', '')[:300]}")
+    print(f"[{k}/{n} · {(time.time() - t0) / 60:.1f} min] {res['id']}: {state}"
+          + (f" ({res['wall_s']:.0f} s on {res.get('host', '?')})" if "wall_s" in res else ""),
+          file=sys.stderr if state.startswith(("FAILED", "skipped")) else sys.stdout,
+          flush=True)
 
 
 def _follow(plan: Plan, refs: dict[str, Any], t0: float) -> list[dict[str, Any]]:
@@ -128,12 +156,5 @@ def _follow(plan: Plan, refs: dict[str, Any], t0: float) -> list[dict[str, Any]]
                    "error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1]}"}
             write_json(failure_file(plan.results, step_id), res)
         results.append(res)
-        state = ("ok" if res["ok"] and not res["failed"] else
-                 f"skipped ({res['skipped']})" if res.get("skipped") else
-                 f"FAILED: {res.get('error', '')[:300]}")
-        print(f"[{len(results)}/{len(refs)} · {(time.time() - t0) / 60:.1f} min] {step_id}: "
-              f"{state}" + (f" ({res['wall_s']:.0f} s on {res.get('host', '?')})"
-                            if "wall_s" in res else ""),
-              file=sys.stderr if state.startswith(("FAILED", "skipped")) else sys.stdout,
-              flush=True)
+        _report(res, len(results), len(refs), t0)
     return results
