@@ -15,8 +15,8 @@ from multiad.pipeline.figures import defect_cases, draw, typical_and_best
 from multiad.pipeline.plan import build_plan
 from multiad.pipeline.profiles import Job, Setting, load_profile, table4_settings
 from multiad.pipeline.results import collect_ablation, setting_table, table4
-from multiad.pipeline.runs import ablation_dir, run_ablation, run_dir, trained_dir
 from multiad.pipeline.run_plan import run_plan
+from multiad.pipeline.runs import ablation_dir, run_ablation, run_dir, trained_dir
 from multiad.pipeline.steps import failure_file
 
 

@@ -96,14 +96,33 @@ def _rel(path: Path, results: Path) -> str:
 
 
 def _groups(trainings: list[Training], size: int) -> list[list[Training]]:
-    """Trainings of one dataset (and device, and cuDNN mode) in groups of ``size``, the
-    datasets in their first-seen order."""
+    """Trainings of one dataset (and device, and cuDNN mode) in groups of at most ``size``,
+    the datasets in their first-seen order. Within a dataset, the longest runs (most
+    epochs; a fitted run: none) go first, each to the group with the fewest epochs so far,
+    so that no group holds two of the longest (its wall time is its runs' together)."""
+    from multiad.methods import get_method
+
     by_key: dict[tuple[str, str, bool], list[Training]] = {}
     for t in trainings:
         key = (t.job.id, t.cfg.train.device, t.cfg.train.deterministic)
         by_key.setdefault(key, []).append(t)
-    return [runs[i:i + size] for runs in by_key.values()
-            for i in range(0, len(runs), max(1, size))]
+    out = []
+    for runs in by_key.values():
+        groups: list[list[Training]] = [[] for _ in range(-(-len(runs) // max(1, size)))]
+        load = [0] * len(groups)
+
+        def epochs(t: Training) -> int:
+            return t.cfg.train.epochs if get_method(t.cfg.method).trained else 0
+
+        for t in sorted(runs, key=epochs, reverse=True):
+            k = min((i for i in range(len(groups)) if len(groups[i]) < max(1, size)),
+                    key=lambda i: load[i])
+            groups[k].append(t)
+            load[k] += epochs(t)
+        order = {t.dir: i for i, t in enumerate(runs)}
+        out += sorted((sorted(g, key=lambda t: order[t.dir]) for g in groups),
+                      key=lambda g: order[g[0].dir])
+    return out
 
 
 def build_plan(profile: Profile, results_dir: str | Path, device: str | None = None,

@@ -135,7 +135,7 @@ class Profile:
     datasets: dict[str, DatasetPage]
     ablations: dict[str, Ablation] = field(default_factory=dict)
     synthetic: dict[str, int] = field(default_factory=dict)
-    # runs a notebook trains at once (multiad.train.train_many); 1: one after the other
+    # runs of one dataset a training step of the plan trains at once (train_many); 1: alone
     concurrent: int = 1
     # methods re-run next to the main one on every dataset, under the same conditions
     baselines: list[str] = field(default_factory=list)

@@ -177,9 +177,10 @@ def reproduce(profile_name: str, results_root: str | Path = "results",
 
         steps = run_plan(plan, ray_address)
         failed = sum(not r["ok"] or bool(r["failed"]) for r in steps)
+        own = sum(r.get("wall_s", 0.0) for r in steps)
         print(f"profile {profile.name}: {len(steps)} step(s) in "
-              f"{(time.time() - t0) / 60:.1f} min, {failed} failed or skipped "
-              f"(records in {results / 'failed'})", flush=True)
+              f"{(time.time() - t0) / 60:.1f} min (the steps' own time: {own / 60:.1f} min), "
+              f"{failed} failed or skipped (records in {results / 'failed'})", flush=True)
     # the notebooks run in the repository: a results folder inside it is passed (and shown
     # on the pages) relative to it
     where = results.resolve()

@@ -68,6 +68,7 @@ def connect(address: str | None) -> tuple[bool, str]:
     import ray
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing reported anywhere
     if ray.is_initialized():  # this process joined one already (a notebook, a test)
         return False, "the Ray instance this process is connected to"
     if address in (None, "", "local"):

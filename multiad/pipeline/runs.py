@@ -1,5 +1,6 @@
-"""The runs a notebook of ``make reproduce`` makes: where each lives, its configuration,
-training it (several at once on a GPU) and evaluating it, unless it is finished.
+"""The runs of ``make reproduce``: where each lives, its configuration, training and
+evaluating it unless it is finished (the plan's steps call these), and reading it back
+(the book's pages).
 
 - ``results/<profile>/runs/<job>/seed<k>/``: Multi-AD's main run of a dataset;
 - ``results/<profile>/methods/<method>/<job>/seed<k>/``: a baseline re-run under the same
