@@ -81,13 +81,23 @@ EXTRA = {"simplenet": ["simplenet.noise_std=0.5"],
                          "efficientad.distill_lr=0.001", "train.batch_size=1"]}
 
 
+_CACHE: list[Path] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """One data cache for the module, as a user's: a distilled PDN teacher (MHKD's,
+    EfficientAD's; files named by a digest of their settings) is made once and reused."""
+    _CACHE[:] = [tmp_path_factory.mktemp("quality-cache")]
+
+
 def _train(method: str, cat: str, root: Path, *extra: str) -> Path:
     make_synthetic(cat, root / "data", seed=0, size=256, n_train=32, n_test_good=10,
                    n_test_per_defect=6)
     cfg = RunConfig().with_overrides([
         f"method={method}", "teacher.backbone=efficientnet_lite0", "teacher.weights=imagenet",
         "data.kind=synthetic", f"data.root={root / 'data'}",
-        f"data.category={cat}", "data.image_size=256", f"data.cache_dir={root / 'cache'}",
+        f"data.category={cat}", "data.image_size=256", f"data.cache_dir={_CACHE[0]}",
         "train.batch_size=8", "train.epochs=8", "train.device=cpu", "train.seed=0",
         *EXTRA.get(method, []), *extra])
     train(cfg, root / "run", progress=False)

@@ -161,10 +161,13 @@ def test_reproduce_runs_notebooks_incrementally_and_survives_a_failure(tmp_path)
 
     broken = _profile(tmp_path, tex, {"id": "med", "kind": "folder", "category": None,
                                       "root": str(tmp_path / "missing")})
-    # its training fails (recorded), its evaluation is skipped, its page is kept aside
-    assert reproduce(str(broken), res, executed_dir=ex) == 3
-    record = json.loads((res / "tiny" / "failed" / "train--med--0.json").read_text())
-    assert "missing" in record["error"] and "Traceback" in record["traceback"]
+    # "med" names another dataset now: its finished folder is not trained over; its
+    # evaluation step fails saying so (recorded), and its page is kept aside
+    assert reproduce(str(broken), res, executed_dir=ex,
+                     only=["synthetic-texture", "synthetic-medical", "tables"]) == 2
+    record = json.loads((res / "tiny" / "failed" / "evaluate--runs--med--seed0.json")
+                        .read_text())
+    assert "another configuration" in record["error"] and "Traceback" in record["traceback"]
     assert model.stat().st_mtime_ns == stamp  # finished run not redone
     assert (ex / "synthetic-medical.ipynb").read_bytes() == before  # last good page kept
     assert (res / "tiny" / "failed" / "synthetic-medical.ipynb").exists()

@@ -154,7 +154,7 @@ def build_plan(profile: Profile, results_dir: str | Path, device: str | None = N
                     evaluations.append(Step(
                         f"evaluate/{_rel(t.dir, results)}", "evaluate", page.id, job=job,
                         seed=seed, method=method, runs=(t,),
-                        done=evaluated(t)))
+                        done=evaluated(t, mismatch=False)))
     main_eval = {s.runs[0].dir for s in evaluations}
     for ab in profile.ablations.values():
         page = f"ablation-{ab.id}"
@@ -172,7 +172,7 @@ def build_plan(profile: Profile, results_dir: str | Path, device: str | None = N
                         evaluations.append(Step(
                             f"evaluate/{_rel(main.dir, results)}", "evaluate", page, job=job,
                             seed=seed, method=profile.method, runs=(main,),
-                            done=evaluated(main)))
+                            done=evaluated(main, mismatch=False)))
                     out = ablation_dir(results, ab.id, setting.id, job, seed)
                     evaluations.append(Step(
                         f"evaluate/{_rel(out, results)}", "evaluate", page, job=job,

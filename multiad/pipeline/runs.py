@@ -165,14 +165,17 @@ def ablation_training(profile: Profile, setting: Setting, job: Job, seed: int,
     return Training(cfg, trained_dir(results_dir, train_set, job, seed), job)
 
 
-def evaluated(t: Training) -> bool:
-    """A run whose metrics exist for this configuration (its evaluation is not redone)."""
+def evaluated(t: Training, mismatch: bool = True) -> bool:
+    """A run whose metrics exist for this configuration (its evaluation is not redone).
+    A folder finished with another configuration counts as ``mismatch``: evaluated as far
+    as training goes (never retrained over), not as far as its evaluation step goes (which
+    then runs, and says what is wrong)."""
     from multiad.config import RunConfigMismatch
 
     try:
         return _finished(t.dir / "metrics.json", t.cfg.to_dict(), str(t.dir)) is not None
     except RunConfigMismatch:
-        return True  # not ours to retrain: its evaluation step says what is wrong
+        return mismatch
 
 
 def finished_job(profile: Profile, job: Job, seed: int, results_dir: str | Path,
