@@ -106,3 +106,18 @@ def test_a_profiles_ray_block_is_checked(tmp_path):
     bad.write_text(yaml.safe_dump({**base, "ray": {"train": {"gpus": 1}}}))
     with pytest.raises(ValueError, match=r"bad.yaml: ray.train: .*num_gpus"):
         load_profile(str(bad))
+
+
+def test_a_run_on_device_auto_asks_ray_for_a_gpu_where_the_cluster_has_one(tmp_path):
+    """Ray hides the GPUs from a task that did not ask for one: the paper profile's runs
+    (device auto) must ask on a GPU cluster, and ask for none on CPUs."""
+    from multiad.pipeline.run_plan import step_resources
+
+    plan = build_plan(load_profile("paper"), tmp_path)
+    train = next(s for s in plan if s.kind == "train")
+    evaluate = next(s for s in plan if s.kind == "evaluate")
+    assert train.runs[0].cfg.train.device == "auto"
+    assert step_resources(plan, train, 64, 8) == {"num_gpus": 1, "num_cpus": 4}
+    assert step_resources(plan, evaluate, 64, 8) == {"num_gpus": 0.25, "num_cpus": 2}
+    assert step_resources(plan, train, 2, 0) == {"num_cpus": 2}
+    assert step_resources(plan, train, 1, 0) == {"num_cpus": 1}  # at most a node's CPUs

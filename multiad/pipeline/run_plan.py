@@ -35,11 +35,15 @@ LOCAL_OBJECT_STORE = 256 * 2**20  # the tasks pass small results only
 IN_PROCESS = "in-process"
 
 
-def step_resources(plan: Plan, step: Step, cluster_cpus: float) -> dict[str, Any]:
+def step_resources(plan: Plan, step: Step, cluster_cpus: float, cluster_gpus: float = 0
+                   ) -> dict[str, Any]:
     """Ray's ``num_cpus``/``num_gpus``/``memory`` of a step (memory given in GiB in a
-    profile, ``memory_gib``); CPUs at most what the largest node has."""
-    device = step.runs[0].cfg.train.device if step.runs else "cpu"
-    kind = "cuda" if str(device).startswith("cuda") else "cpu"
+    profile, ``memory_gib``); CPUs at most what the largest node has. A run on device
+    ``auto`` asks for a GPU when the cluster has any: Ray shows a task no GPU it did not
+    ask for, so it would otherwise train on the CPU."""
+    device = str(step.runs[0].cfg.train.device if step.runs else "cpu")
+    on_gpu = device.startswith("cuda") or (device == "auto" and cluster_gpus > 0)
+    kind = "cuda" if on_gpu else "cpu"
     chosen = {**RESOURCES[kind][step.kind], **plan.profile.ray.get(step.kind, {})}
     out: dict[str, Any] = {k: v for k, v in chosen.items() if k != "memory_gib"}
     if "memory_gib" in chosen:
@@ -101,8 +105,9 @@ def run_plan(plan: Plan, address: str | None = None) -> list[dict[str, Any]]:
     print(f"plan: {len(todo)} step(s) on {where}", flush=True)
     t0 = time.time()
     try:
-        cpus = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]),
-                   default=1)
+        alive = [n["Resources"] for n in ray.nodes() if n["Alive"]]
+        cpus = max((r.get("CPU", 0) for r in alive), default=1)
+        gpus = sum(r.get("GPU", 0) for r in alive)
         ctx = ray.put(Context(plan.profile, plan.results, plan.workdir, plan.device))
         remote = ray.remote(_task)
         refs: dict[str, Any] = {}
@@ -110,7 +115,7 @@ def run_plan(plan: Plan, address: str | None = None) -> list[dict[str, Any]]:
             needed = [refs[n] for n in step.needs if n in refs]
             refs[step.id] = remote.options(
                 name=step.id, max_retries=RETRIES, retry_exceptions=False,
-                **step_resources(plan, step, cpus)).remote(ctx, step, *needed)
+                **step_resources(plan, step, cpus, gpus)).remote(ctx, step, *needed)
         return _follow(plan, refs, t0)
     finally:
         if started:
