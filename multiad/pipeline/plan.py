@@ -33,8 +33,6 @@ from multiad.pipeline.runs import (
     job_training,
 )
 
-KINDS = ("prepare", "train", "evaluate")
-
 
 @dataclass(frozen=True)
 class Step:
@@ -182,16 +180,17 @@ def build_plan(profile: Profile, results_dir: str | Path, device: str | None = N
                                                     device) is not None))
 
     todo = [t for t in trainings if not is_complete(t.cfg, t.dir) and not evaluated(t)]
+    key_of = {t.dir: get_method(t.cfg.method).preparation_key(t.cfg) for t in todo}
     prepared: dict[str, Step] = {}
     for t in todo:
-        key = get_method(t.cfg.method).preparation_key(t.cfg)
+        key = key_of[t.dir]
         if key and key not in prepared:
             prepared[key] = Step(f"prepare/{key}", "prepare", pages_of[t.dir], runs=(t,))
     plan.steps += prepared.values()
     trained_by: dict[Path, str] = {}
     per_job: dict[str, int] = {}
     for group in _groups(todo, profile.concurrent):
-        keys = {get_method(t.cfg.method).preparation_key(t.cfg) for t in group}
+        keys = {key_of[t.dir] for t in group}
         k = per_job[group[0].job.id] = per_job.get(group[0].job.id, -1) + 1
         step = Step(f"train/{group[0].job.id}/{k}", "train", pages_of[group[0].dir],
                     needs=tuple(prepared[key].id for key in sorted(keys - {None})),

@@ -12,7 +12,6 @@ one run at a time (training several at once is faster on a GPU: an upper bound).
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,15 +246,17 @@ def paper_scale(profile: Profile, rates: Rates, gpus: tuple[int, ...] = (1, 4, 8
     path."""
     import tempfile
 
+    from multiad.pipeline.plan import build_plan
     from multiad.pipeline.run_plan import RESOURCES
 
-    with tempfile.TemporaryDirectory() as empty:
-        plan = build_plan_for_costs(profile, Path(empty))
-        # a run without a rate counts 0 s (named in ``missing_rates``)
-        known = {s.id: sum(run_seconds(plan, s, t, rates) or 0.0 for t in s.runs)
-                 for s in plan.steps}
+    with tempfile.TemporaryDirectory() as empty:  # nothing finished; on a GPU
+        plan = build_plan(profile, Path(empty), device="cuda", workdir=REPO)
+        each = {(s.id, t.dir): run_seconds(plan, s, t, rates) for s in plan.steps
+                for t in s.runs}
     missing = sorted({t.cfg.method for s in plan.steps for t in s.runs
-                      if run_seconds(plan, s, t, rates) is None})
+                      if each[s.id, t.dir] is None})
+    # a run without a rate counts 0 s (named in ``missing_rates``)
+    known = {s.id: sum(each[s.id, t.dir] or 0.0 for t in s.runs) for s in plan.steps}
     methods: dict[str, dict[str, float]] = {}
     for s in plan.steps:
         share = RESOURCES["cuda"][s.kind].get("num_gpus", 1)
@@ -263,7 +264,7 @@ def paper_scale(profile: Profile, rates: Rates, gpus: tuple[int, ...] = (1, 4, 8
             row = methods.setdefault(t.cfg.method, {"trainings": 0, "train_h": 0.0,
                                                    "evaluate_h": 0.0, "prepare_h": 0.0})
             row["trainings"] += s.kind == "train"
-            row[f"{s.kind}_h"] += (run_seconds(plan, s, t, rates) or 0.0) * share / 3600
+            row[f"{s.kind}_h"] += (each[s.id, t.dir] or 0.0) * share / 3600
     walls = {n: schedule(plan, known, n) for n in gpus}
     return {"methods": methods, "missing_rates": missing, "steps": len(plan.steps),
             "wall_h": {n: w / 3600 for n, (w, _) in walls.items()},
@@ -271,14 +272,3 @@ def paper_scale(profile: Profile, rates: Rates, gpus: tuple[int, ...] = (1, 4, 8
             "critical_h": sum(known[i] for i in walls[gpus[-1]][1]) / 3600,
             "rates": rates.source}
 
-
-def build_plan_for_costs(profile: Profile, results: Path) -> Plan:
-    """The plan with nothing finished, on a GPU (its steps' shares are GPU shares)."""
-    from multiad.pipeline.plan import build_plan
-
-    return build_plan(profile, results, device="cuda", workdir=REPO)
-
-
-def gpu_hours_summary(table: dict[str, Any]) -> float:
-    return math.fsum(v for row in table["methods"].values() for k, v in row.items()
-                     if k.endswith("_h"))

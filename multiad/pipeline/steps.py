@@ -96,7 +96,7 @@ def _execute(ctx: Context, step: Any) -> dict[str, str]:
     """Do the step's work; return the run folders that failed, with their errors (a
     group's other runs finished)."""
     from multiad.methods import get_method
-    from multiad.pipeline.runs import ensure_data, run_ablation, run_job
+    from multiad.pipeline.runs import run_ablation, run_job
     from multiad.provenance import select_device
     from multiad.train import TrainingFailed, train_many
 
@@ -105,9 +105,7 @@ def _execute(ctx: Context, step: Any) -> dict[str, str]:
         t = step.runs[0]
         get_method(t.cfg.method).prepare(t.cfg, select_device(t.cfg.train.device))
         return {}
-    if step.kind == "train":
-        for t in step.runs:
-            ensure_data(prof, t.job)
+    if step.kind == "train":  # its data was made before the plan ran (run_plan)
         try:
             train_many([(t.cfg, t.dir) for t in step.runs], concurrent=len(step.runs),
                        progress=False)
